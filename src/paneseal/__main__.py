@@ -1,0 +1,3 @@
+from paneseal.cli.main import main
+
+main()

@@ -1,0 +1,560 @@
+"""tmuxinator project files: find them as tmuxinator 3 does, read their ``secrets:`` blocks.
+
+paneseal never runs Ruby.  tmuxinator renders a project as ERB before parsing it as YAML,
+so a project may not be valid YAML as written.  We mask every ERB tag with filler of the
+same length (output tags become a plain word, control tags become spaces), which keeps
+every line and column where it was, and compose the masked text with PyYAML's C loader.
+If even the masked file is not YAML (ERB that generates structure), the top-level
+``secrets:`` block is cut out by indentation and read on its own.  ERB inside a
+``secrets:`` block is an error: its value would depend on Ruby we refuse to run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from paneseal.errors import ConfigError, Location, ProjectNotFound, ReferenceError_
+from paneseal.refs import SecretRef
+
+try:
+    _Loader: Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - PyYAML without libyaml
+    _Loader = yaml.SafeLoader
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ERB = re.compile(r"<%(?!%).*?%>", re.DOTALL)
+
+# Names a secret may not take: each would let a value hijack the pane's shell, its
+# dynamic linker or its interpreters, or break tmux itself.  Documented in docs/secrets-block.md.
+RESERVED_NAMES: Mapping[str, str] = {
+    "PATH": "decides which programs run",
+    "HOME": "decides where dotfiles and credentials are read from",
+    "SHELL": "decides which shell tmux starts",
+    "USER": "identity seen by every program",
+    "LOGNAME": "identity seen by every program",
+    "PWD": "the shell's idea of the working directory",
+    "TERM": "terminal capabilities tmux depends on",
+    "TMUX": "tells programs which tmux server they are in",
+    "TMUX_PANE": "tells programs which pane they are in",
+    "TMUX_TMPDIR": "decides where tmux's sockets live",
+    "LD_PRELOAD": "injects code into every dynamically linked program",
+    "LD_LIBRARY_PATH": "redirects every dynamically linked program's libraries",
+    "LD_AUDIT": "injects code into the dynamic linker",
+    "PYTHONPATH": "injects code into every Python program",
+    "PYTHONSTARTUP": "runs code in every interactive Python",
+    "PYTHONHOME": "redirects the Python standard library",
+    "PERL5LIB": "injects code into every Perl program",
+    "PERL5OPT": "injects options into every Perl program",
+    "RUBYLIB": "injects code into every Ruby program (tmuxinator included)",
+    "RUBYOPT": "injects options into every Ruby program",
+    "NODE_OPTIONS": "injects options into every Node.js program",
+    "BASH_ENV": "a file every non-interactive bash runs",
+    "ENV": "a file every interactive sh runs",
+    "ZDOTDIR": "where zsh reads its start-up files",
+    "PROMPT_COMMAND": "a command bash runs before every prompt",
+    "PS1": "the prompt: can run commands through expansions",
+    "PS4": "the trace prompt: can run commands through expansions",
+    "IFS": "how the shell splits words",
+    "CDPATH": "redirects every cd",
+    "GLOBIGNORE": "changes how the shell expands globs",
+    "SHELLOPTS": "turns shell options on",
+    "BASHOPTS": "turns shell options on",
+    "HISTFILE": "where shell history is written",
+    "EDITOR": "a program many tools run",
+    "VISUAL": "a program many tools run",
+    "PAGER": "a program many tools run",
+    "GIT_SSH_COMMAND": "a command git runs",
+    "SSH_AUTH_SOCK": "redirects the SSH agent",
+    "GNUPGHOME": "redirects GnuPG and pass",
+    "LANG": "the locale every program uses",
+    "LC_ALL": "the locale every program uses",
+    "TZ": "the time zone every program uses",
+    "TMPDIR": "where every program writes temporary files",
+}
+RESERVED_PREFIXES = ("LD_", "DYLD_", "PANESEAL_", "BASH_FUNC_")
+
+WINDOW_KEYS = ("windows", "tabs")
+
+
+@dataclass(frozen=True, slots=True)
+class SecretDecl:
+    """One declared secret: its variable name, reference, scope and where it was written."""
+
+    name: str
+    ref: SecretRef
+    optional: bool
+    location: Location
+    window: int | None = None  # index in ``windows:`` for a window-level secret
+
+    @property
+    def scope(self) -> str:
+        return "project" if self.window is None else "window"
+
+
+@dataclass(frozen=True, slots=True)
+class WindowDecl:
+    index: int
+    name: str | None
+    secrets: tuple[SecretDecl, ...] = ()
+
+
+@dataclass(frozen=True)
+class Project:
+    """What paneseal needs from a project file.  ``settings`` holds the top-level scalar
+    keys tmuxinator reads (``name``, ``socket_name``, ``tmux_command`` ...) as written; a key
+    whose value holds ERB is None: only tmuxinator can know it."""
+
+    path: Path
+    secrets: tuple[SecretDecl, ...] = ()
+    windows: tuple[WindowDecl, ...] = ()
+    settings: Mapping[str, str | None] = field(default_factory=dict)
+    provider_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    has_erb: bool = False
+    yaml_valid: bool = True
+
+    @property
+    def name(self) -> str | None:
+        return self.settings.get("name") or self.settings.get("project_name")
+
+    def all_secrets(self) -> Iterator[SecretDecl]:
+        yield from self.secrets
+        for window in self.windows:
+            yield from window.secrets
+
+
+# --------------------------------------------------------------------------- lookup
+
+
+def tmuxinator_directories(env: Mapping[str, str] | None = None) -> list[Path]:
+    """The directories tmuxinator 3 searches, in its order."""
+    env = os.environ if env is None else env
+    home = Path(env.get("HOME") or Path.home())
+    dirs: list[Path] = []
+    if env.get("TMUXINATOR_CONFIG"):
+        dirs.append(Path(env["TMUXINATOR_CONFIG"]))
+    xdg = env.get("XDG_CONFIG_HOME") or str(home / ".config")
+    dirs.append(Path(xdg) / "tmuxinator")
+    dirs.append(home / ".tmuxinator")
+    return dirs
+
+
+def _project_in(directory: Path, name: str) -> Path | None:
+    if not directory.is_dir():
+        return None
+    candidates = sorted(
+        str(p) for p in directory.glob("**/*") if p.suffix in (".yml", ".yaml") and p.is_file()
+    )
+    for candidate in candidates:
+        if Path(candidate).stem == name:
+            return Path(candidate)
+    return None
+
+
+def local_project(cwd: Path | None = None) -> Path | None:
+    cwd = cwd or Path.cwd()
+    for fname in (".tmuxinator.yml", ".tmuxinator.yaml"):
+        if (cwd / fname).is_file():
+            return cwd / fname
+    return None
+
+
+def find_project(
+    name: str | None = None,
+    *,
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Path:
+    """Return the project file tmuxinator would use.  ``path`` is ``-p``.
+
+    Like tmuxinator, an unknown name falls back to ``./.tmuxinator.yml``.
+    """
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ProjectNotFound(f"project file {str(p)!r} does not exist")
+        return p
+    if name:
+        if "/" in name and Path(name).is_file():
+            return Path(name)
+        for directory in tmuxinator_directories(env):
+            found = _project_in(directory, name)
+            if found:
+                return found
+    local = local_project(cwd)
+    if local:
+        return local
+    searched = ", ".join(str(d) for d in tmuxinator_directories(env))
+    if name:
+        raise ProjectNotFound(
+            f"no tmuxinator project named {name!r}",
+            hint=f"looked for {name}.yml in {searched} and ./.tmuxinator.yml; pass -p PATH",
+        )
+    raise ProjectNotFound(
+        "no project named and no ./.tmuxinator.yml here",
+        hint="name a project or pass -p PATH",
+    )
+
+
+def all_projects(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> list[Path]:
+    """Every project file tmuxinator could find (for ``scan`` and ``review``)."""
+    seen: list[Path] = []
+    for directory in tmuxinator_directories(env):
+        if directory.is_dir():
+            for p in sorted(directory.glob("**/*")):
+                if p.suffix in (".yml", ".yaml") and p.is_file() and p not in seen:
+                    seen.append(p)
+    local = local_project(cwd)
+    if local and local not in seen:
+        seen.append(local)
+    return seen
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+@dataclass(frozen=True, slots=True)
+class ErbTag:
+    start: int
+    end: int
+    first_line: int  # 0-based
+    last_line: int
+
+
+def erb_tags(text: str) -> list[ErbTag]:
+    tags: list[ErbTag] = []
+    for m in _ERB.finditer(text):
+        first = text.count("\n", 0, m.start())
+        tags.append(ErbTag(m.start(), m.end(), first, first + m.group().count("\n")))
+    return tags
+
+
+def mask_erb(text: str, tags: list[ErbTag]) -> str:
+    """Replace ERB tags by filler of the same length, keeping newlines where they were."""
+    if not tags:
+        return text
+    out: list[str] = []
+    pos = 0
+    for tag in tags:
+        out.append(text[pos : tag.start])
+        chunk = text[tag.start : tag.end]
+        filler = "x" if chunk.startswith("<%=") else " "
+        out.append("".join("\n" if c == "\n" else filler for c in chunk))
+        pos = tag.end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _mark_line(mark: Any) -> int:
+    return int(mark.line) + 1
+
+
+def _is_true(node: yaml.Node) -> bool | None:
+    if isinstance(node, yaml.ScalarNode):
+        low = str(node.value).lower()
+        if low in ("true", "yes", "on"):
+            return True
+        if low in ("false", "no", "off"):
+            return False
+    return None
+
+
+def validate_name(name: str, where: Location) -> None:
+    if not _NAME.fullmatch(name):
+        raise ConfigError(
+            f"{name!r} is not a valid environment variable name",
+            where,
+            hint="use letters, digits and '_', not starting with a digit",
+        )
+    if name in RESERVED_NAMES:
+        raise ConfigError(
+            f"{name} may not be a secret name: it {RESERVED_NAMES[name]}",
+            where,
+            hint="choose another name, for example APP_" + name,
+        )
+    for prefix in RESERVED_PREFIXES:
+        if name.startswith(prefix):
+            raise ConfigError(
+                f"{name} may not be a secret name: names starting with {prefix} are reserved",
+                where,
+                hint="choose another name",
+            )
+
+
+def parse_ref_text(text: str, where: Location) -> SecretRef:
+    """Parse a reference's syntax.  Whether its scheme is installed is decided at resolution,
+    so an unknown scheme is reported together with every other failing secret."""
+    try:
+        ref = SecretRef.parse(text)
+    except ReferenceError_ as exc:
+        raise ConfigError(str(exc), where) from None
+    return ref
+
+
+class _Reader:
+    def __init__(self, path: Path, text: str) -> None:
+        self.file = str(path)
+        self.text = text
+        self.tags = erb_tags(text)
+
+    def loc(self, node: yaml.Node | None, key_path: str, line: int | None = None) -> Location:
+        if node is not None and line is None:
+            line = _mark_line(node.start_mark)
+        return Location(self.file, line, key_path)
+
+    def check_no_erb(self, node: yaml.Node, key_path: str, line_offset: int = 0) -> None:
+        first = int(node.start_mark.line) + line_offset
+        last = int(node.end_mark.line) + line_offset
+        if node.end_mark.column == 0 and last > first:
+            last -= 1
+        for tag in self.tags:
+            if tag.first_line <= last and tag.last_line >= first:
+                raise ConfigError(
+                    "ERB is not allowed inside a secrets: block (paneseal never runs Ruby)",
+                    Location(self.file, tag.first_line + 1, key_path),
+                    hint="write the reference literally, e.g. API_KEY: store://api_key",
+                )
+
+    def secrets_block(
+        self, node: yaml.Node, key_path: str, window: int | None, line_offset: int = 0
+    ) -> tuple[SecretDecl, ...]:
+        self.check_no_erb(node, key_path, line_offset)
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
+            return ()
+        if not isinstance(node, yaml.MappingNode):
+            raise ConfigError(
+                "secrets: must be a mapping of NAME: REFERENCE",
+                self.loc(node, key_path, _mark_line(node.start_mark) + line_offset),
+                hint="for example: secrets: {DB_PASSWORD: store://db_password}",
+            )
+        decls: list[SecretDecl] = []
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            line = _mark_line(key_node.start_mark) + line_offset
+            name = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            where = Location(self.file, line, f"{key_path}.{name}")
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ConfigError("a secret's name must be a plain word", where)
+            validate_name(name, where)
+            if name in seen:
+                raise ConfigError(f"secret {name} is declared twice in this block", where)
+            seen.add(name)
+            optional = False
+            if isinstance(value_node, yaml.ScalarNode):
+                ref_text = str(value_node.value)
+            elif isinstance(value_node, yaml.MappingNode):
+                ref_text = ""
+                for k, v in value_node.value:
+                    k_name = str(getattr(k, "value", "?"))
+                    kwhere = Location(
+                        self.file,
+                        _mark_line(k.start_mark) + line_offset,
+                        f"{where.key_path}.{k_name}",
+                    )
+                    if k_name == "ref" and isinstance(v, yaml.ScalarNode):
+                        ref_text = str(v.value)
+                    elif k_name == "optional":
+                        flag = _is_true(v)
+                        if flag is None:
+                            raise ConfigError("optional must be true or false", kwhere)
+                        optional = flag
+                    else:
+                        raise ConfigError(
+                            f"unknown key {k_name!r} in a secret entry",
+                            kwhere,
+                            hint="an entry is NAME: REF or NAME: {ref: REF, optional: true}",
+                        )
+                if not ref_text:
+                    raise ConfigError(
+                        "secret entry has no ref:",
+                        where,
+                        hint="write NAME: {ref: store://name, optional: true}",
+                    )
+            else:
+                raise ConfigError(
+                    "a secret entry must be a reference or {ref: ..., optional: ...}",
+                    where,
+                )
+            if isinstance(value_node, yaml.ScalarNode) and value_node.tag.endswith(":null"):
+                raise ConfigError("secret has no reference", where, hint="write NAME: store://name")
+            ref = parse_ref_text(ref_text, where)
+            decls.append(SecretDecl(name, ref, optional, where, window))
+        return tuple(decls)
+
+
+def _scalar_settings(root: yaml.MappingNode, reader: _Reader) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for k, v in root.value:
+        if isinstance(k, yaml.ScalarNode) and isinstance(v, yaml.ScalarNode):
+            first, last = int(v.start_mark.line), int(v.end_mark.line)
+            has_erb = any(t.first_line <= last and t.last_line >= first for t in reader.tags)
+            # a masked output tag reads as 'xxxx': only tmuxinator knows the real value
+            out[str(k.value)] = None if has_erb else str(v.value)
+    return out
+
+
+def _provider_overrides(node: yaml.Node, reader: _Reader) -> dict[str, dict[str, Any]]:
+    from paneseal.settings import validate_provider_tables
+
+    reader.check_no_erb(node, "paneseal")
+    data = yaml.load(yaml.serialize(node), Loader=_Loader)  # noqa: S506 - safe loader
+    if not isinstance(data, Mapping) or set(data) - {"providers"}:
+        raise ConfigError(
+            "paneseal: may only hold providers:",
+            reader.loc(node, "paneseal"),
+            hint="paneseal: {providers: {vault: {timeout: 3}}}",
+        )
+    return validate_provider_tables(data.get("providers", {}), reader.file, "paneseal.providers")
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> tuple[str, int | None]:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    return str(problem), (int(mark.line) + 1 if mark is not None else None)
+
+
+def parse_project(path: Path, text: str | None = None) -> Project:
+    """Read a project file; raise ConfigError naming file, line and key path on any problem."""
+    if text is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read project: {exc.strerror}", Location(str(path))) from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise ConfigError("not valid UTF-8", Location(str(path), line)) from None
+    reader = _Reader(path, text)
+    masked = mask_erb(text, reader.tags)
+    try:
+        root = yaml.compose(masked, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        if reader.tags:
+            return _fallback(path, text, reader)
+        problem, err_line = _yaml_problem(exc)
+        raise ConfigError(
+            f"not valid YAML: {problem}",
+            Location(str(path), err_line),
+            hint="tmuxinator cannot read it either; fix the syntax",
+        ) from None
+    if root is None:
+        return Project(path, has_erb=bool(reader.tags))
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError(
+            "a tmuxinator project must be a mapping (name:, root:, windows: ...)",
+            reader.loc(root, ""),
+        )
+    secrets: tuple[SecretDecl, ...] = ()
+    windows: list[WindowDecl] = []
+    overrides: dict[str, dict[str, Any]] = {}
+    for key_node, value_node in root.value:
+        key = str(getattr(key_node, "value", ""))
+        if key == "secrets":
+            secrets = reader.secrets_block(value_node, "secrets", None)
+        elif key == "paneseal":
+            overrides = _provider_overrides(value_node, reader)
+        elif key in WINDOW_KEYS and isinstance(value_node, yaml.SequenceNode):
+            windows = _windows(value_node, reader, key)
+    return Project(
+        path,
+        secrets,
+        tuple(windows),
+        _scalar_settings(root, reader),
+        overrides,
+        has_erb=bool(reader.tags),
+    )
+
+
+def _windows(node: yaml.SequenceNode, reader: _Reader, key: str) -> list[WindowDecl]:
+    windows: list[WindowDecl] = []
+    for index, item in enumerate(node.value):
+        name: str | None = None
+        decls: tuple[SecretDecl, ...] = ()
+        if isinstance(item, yaml.MappingNode) and item.value:
+            name_node, body = item.value[0]
+            name = str(getattr(name_node, "value", "")) or None
+            kp = f"{key}[{index}].{name}"
+            if isinstance(body, yaml.MappingNode):
+                for k, v in body.value:
+                    if getattr(k, "value", None) == "secrets":
+                        decls = reader.secrets_block(v, f"{kp}.secrets", index)
+                    elif getattr(k, "value", None) == "panes":
+                        _reject_pane_secrets(v, reader, f"{kp}.panes")
+        windows.append(WindowDecl(index, name, decls))
+    return windows
+
+
+def _reject_pane_secrets(panes: yaml.Node, reader: _Reader, kp: str) -> None:
+    """A ``secrets:`` hash in a pane list crashes tmuxinator 3.0.5: say so before it does."""
+    if not isinstance(panes, yaml.SequenceNode):
+        return
+    for i, pane in enumerate(panes.value):
+        if isinstance(pane, yaml.MappingNode):
+            for k, _ in pane.value:
+                if getattr(k, "value", None) == "secrets":
+                    raise ConfigError(
+                        "secrets: cannot be set on a single pane (tmuxinator reads a hash in a "
+                        "pane list as {title: commands} and crashes on it)",
+                        reader.loc(k, f"{kp}[{i}].secrets"),
+                        hint="move it to the window (next to panes:) or to the top level",
+                    )
+
+
+_TOP_SECRETS = re.compile(r"^secrets:[ \t]*(#.*)?$|^secrets:[ \t]*\{", re.MULTILINE)
+_INDENTED_SECRETS = re.compile(r"^[ \t]+(- )?secrets:[ \t]*", re.MULTILINE)
+
+
+def _fallback(path: Path, text: str, reader: _Reader) -> Project:
+    """The file is not YAML even with ERB masked: read the top-level block by indentation."""
+    indented = _INDENTED_SECRETS.search(text)
+    if indented:
+        line = text.count("\n", 0, indented.start()) + 1
+        raise ConfigError(
+            "a window-level secrets: block needs the file to be valid YAML before ERB runs",
+            Location(str(path), line),
+            hint="move ERB control tags (<% %>) out of windows:, or declare the secret at the "
+            "top level",
+        )
+    match = _TOP_SECRETS.search(text)
+    secrets: tuple[SecretDecl, ...] = ()
+    if match:
+        start = match.start()
+        lines = text[start:].split("\n")
+        block = [lines[0]]
+        for ln in lines[1:]:
+            if ln.strip() == "" or ln[:1] in (" ", "\t") or ln.lstrip().startswith("#"):
+                block.append(ln)
+            else:
+                break
+        offset = text.count("\n", 0, start)
+        snippet = "\n".join(block)
+        try:
+            root = yaml.compose(snippet, Loader=_Loader)
+        except yaml.YAMLError as exc:
+            problem, err_line = _yaml_problem(exc)
+            raise ConfigError(
+                f"secrets: block is not valid YAML: {problem}",
+                Location(str(path), (err_line or 1) + offset, "secrets"),
+            ) from None
+        if isinstance(root, yaml.MappingNode):
+            for k, v in root.value:
+                if getattr(k, "value", None) == "secrets":
+                    secrets = reader.secrets_block(v, "secrets", None, offset)
+    return Project(path, secrets, (), {}, {}, has_erb=True, yaml_valid=False)
+
+
+def load_project(
+    name: str | None = None,
+    *,
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Project:
+    return parse_project(find_project(name, path=path, env=env))

@@ -1,0 +1,1 @@
+"""Secret backends.  ``base`` holds the contract, ``registry`` finds providers by scheme."""

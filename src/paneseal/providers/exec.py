@@ -1,0 +1,110 @@
+"""``exec://PROGRAM/LOCATOR``: summon's provider contract.
+
+PROGRAM (a bare name: looked up in ``$XDG_CONFIG_HOME/paneseal/providers/`` first, then on
+``PATH``) runs with LOCATOR as its only argument and no shell.  Exit 0: stdout is the value,
+byte-exact except for one trailing newline (summon trims all white space; we do not, since
+a value may end in spaces).  Non-zero: the first line of stderr is the reason.  A program
+that outlives the provider's timeout is killed with its whole process group.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import ClassVar
+
+from paneseal import paths
+from paneseal.errors import (
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    ReferenceSyntaxError,
+    SecretNotFound,
+)
+from paneseal.providers.base import Fetched, ProviderContext
+from paneseal.refs import SecretRef
+
+_PROGRAM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
+MAX_OUTPUT = 1 << 20
+
+
+class ExecProvider:
+    scheme: ClassVar[str] = "exec"
+
+    def __init__(self, context: ProviderContext) -> None:
+        self.context = context
+        self.timeout = max(0.1, context.timeout - 0.2)
+
+    def validate(self, ref: SecretRef) -> None:
+        program, sep, locator = ref.locator.partition("/")
+        if not sep or not locator or not _PROGRAM.fullmatch(program):
+            raise ReferenceSyntaxError(
+                f"{ref}: expected exec://PROGRAM/LOCATOR with a bare program name",
+                hint="e.g. exec://summon-conjur/prod/db/password",
+            )
+
+    def _find(self, program: str) -> str | None:
+        local = paths.config_dir() / "providers" / program
+        if local.is_file() and os.access(local, os.X_OK):
+            return str(local)
+        return shutil.which(program)
+
+    def fetch_many(self, refs: Sequence[SecretRef]) -> Mapping[SecretRef, Fetched | ProviderError]:
+        if len(refs) == 1:
+            return {refs[0]: self._one(refs[0])}
+        with ThreadPoolExecutor(max_workers=min(8, len(refs))) as pool:
+            return dict(zip(refs, pool.map(self._one, refs), strict=True))
+
+    def _one(self, ref: SecretRef) -> Fetched | ProviderError:
+        program, _, locator = ref.locator.partition("/")
+        exe = self._find(program)
+        if exe is None:
+            return ProviderUnavailable(
+                f"program {program!r} not found",
+                hint=f"put it on PATH or in {paths.config_dir() / 'providers'}",
+            )
+        try:
+            proc = subprocess.Popen(
+                [exe, locator],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                cwd=Path.home() if Path.home().is_dir() else "/",
+            )
+        except OSError as exc:
+            return ProviderUnavailable(f"cannot run {program}: {exc.strerror}")
+        try:
+            out, err = proc.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            return ProviderTimeout(
+                f"{program} did not finish within {self.timeout:g} s and was killed",
+                hint="raise [providers.exec] timeout in config.toml if it is just slow",
+            )
+        if proc.returncode != 0:
+            first = err.decode("utf-8", "replace").strip().splitlines()
+            reason = first[0][:300] if first else f"exit status {proc.returncode}"
+            return SecretNotFound(f"{program} failed: {reason}", hint=f"run {program} by hand")
+        if len(out) > MAX_OUTPUT:
+            return ProviderUnavailable(f"{program} printed more than {MAX_OUTPUT} bytes")
+        if out.endswith(b"\n"):
+            out = out[:-1]
+        return Fetched(value=out.decode("utf-8", "surrogateescape"))
+
+    def close(self) -> None:
+        return None
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    proc.communicate()

@@ -1,0 +1,1 @@
+"""Hard-coded secret scanner for tmuxinator projects."""

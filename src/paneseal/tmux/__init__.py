@@ -1,0 +1,1 @@
+"""tmux integration: the shim, tmux command quoting, session scoping."""
