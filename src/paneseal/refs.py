@@ -23,7 +23,7 @@ MAX_REF_LENGTH = 4096
 
 def _reject_controls(text: str) -> None:
     for i, ch in enumerate(text):
-        if ord(ch) < 0x20 or ord(ch) == 0x7F:
+        if ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F:  # C0, DEL and C1 controls
             raise ReferenceSyntaxError(
                 f"reference contains control character U+{ord(ch):04X} at position {i}",
                 hint="references are plain text: remove the character",
