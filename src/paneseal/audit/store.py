@@ -1,0 +1,245 @@
+"""Where the log lives and how records are appended: lock, chain head, rotation, syslog.
+
+Every append happens under an exclusive ``flock`` on ``audit.lock`` (a file of its own, so
+rotation never swaps the lock away under a waiting process).  The whole batch of one call is
+a single ``write`` followed by ``fdatasync``; if that fails the file is cut back to its old
+length, so a full disk leaves no half record, and the caller gets ``AuditError``.
+
+``audit.head`` holds the sequence number and hash of the newest record, MACed: it is what
+lets ``verify`` notice that lines were cut from the end of the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import socket
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from paneseal import paths
+from paneseal.audit import chain
+from paneseal.errors import AuditError
+
+LOG_NAME = "audit.jsonl"
+HEAD_NAME = "audit.head"
+LOCK_NAME = "audit.lock"
+_ROTATED = re.compile(re.escape(LOG_NAME) + r"\.([0-9]+)")
+TAIL_BYTES = 65536
+SYSLOG_SOCKET = "/dev/log"
+SYSLOG_PRI = 10 * 8 + 6  # facility authpriv, severity info
+
+
+def log_dir() -> Path:
+    return paths.state_dir()
+
+
+def log_path() -> Path:
+    return log_dir() / LOG_NAME
+
+
+def head_path() -> Path:
+    return log_dir() / HEAD_NAME
+
+
+def log_files(directory: Path | None = None) -> list[Path]:
+    """Rotated files oldest first (``audit.jsonl.1``, ``.2``, ...), then the live file."""
+    directory = directory or log_dir()
+    numbered: list[tuple[int, Path]] = []
+    try:
+        for entry in os.scandir(directory):
+            m = _ROTATED.fullmatch(entry.name)
+            if m:
+                numbered.append((int(m.group(1)), Path(entry.path)))
+    except FileNotFoundError:
+        return []
+    files = [p for _, p in sorted(numbered)]
+    live = directory / LOG_NAME
+    if live.exists():
+        files.append(live)
+    return files
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    seq: int
+    hash: str
+
+
+def read_head(key: bytes) -> Head | None:
+    """The MACed head, or None when it is missing or does not verify."""
+    try:
+        data = json.loads(head_path().read_bytes())
+        head = Head(int(data["seq"]), str(data["hash"]))
+        ok = chain.mac(key, f"{head.seq}:{head.hash}", "head") == data["mac"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return head if ok else None
+
+
+def _write_head(directory: Path, head: Head, key: bytes) -> None:
+    body = {"seq": head.seq, "hash": head.hash}
+    body["mac"] = chain.mac(key, f"{head.seq}:{head.hash}", "head")
+    tmp = directory / f".{HEAD_NAME}.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.write(fd, json.dumps(body).encode() + b"\n")
+    finally:
+        os.close(fd)
+    os.replace(tmp, directory / HEAD_NAME)
+
+
+def last_record(path: Path) -> tuple[Head | None, bool]:
+    """The newest complete record of one file, and whether the file holds any bytes."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size == 0:
+                return None, False
+            fh.seek(max(0, size - TAIL_BYTES))
+            tail = fh.read()
+    except FileNotFoundError:
+        return None, False
+    lines = tail.split(b"\n")
+    last = lines[-2] if tail.endswith(b"\n") and len(lines) >= 2 else b""
+    try:
+        data = json.loads(last)
+        return Head(int(data["seq"]), str(data["hash"])), True
+    except (ValueError, KeyError, TypeError):
+        return None, True
+
+
+def _ensure_dir(directory: Path) -> None:
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = directory.stat()
+    if st.st_uid != os.getuid():
+        raise AuditError(
+            f"audit log directory {directory} belongs to uid {st.st_uid}, not to you",
+            hint=f"chown {os.getuid()} {directory}",
+        )
+    if st.st_mode & 0o077:
+        os.chmod(directory, 0o700)
+
+
+@contextlib.contextmanager
+def locked(directory: Path) -> Iterator[None]:
+    fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _chain_state(directory: Path, key: bytes) -> Head | None:
+    """Where the next record attaches: the newer of the head file and the log's tail.
+
+    A head newer than the tail means lines were cut from the end: attaching to the head
+    keeps that gap visible to ``verify``.  A tail newer than the head means a writer died
+    between its two writes: attach to the tail.
+    """
+    head = read_head(key)
+    files = log_files(directory)
+    tail: Head | None = None
+    has_bytes = False
+    for path in reversed(files):
+        tail, has_bytes = last_record(path)
+        if has_bytes:
+            break
+    if tail is not None and (head is None or tail.seq >= head.seq):
+        return tail
+    if head is not None:
+        return head
+    if has_bytes:
+        raise AuditError(
+            f"the audit log in {directory} is damaged: its last record is unreadable and "
+            f"{HEAD_NAME} is missing or does not verify",
+            hint=f"run 'paneseal log verify', then move the log away: mv {directory} "
+            f"{directory}.damaged",
+        )
+    return None
+
+
+def _next_rotated(directory: Path) -> Path:
+    numbers = [int(m.group(1)) for m in (_ROTATED.fullmatch(n) for n in os.listdir(directory)) if m]
+    return directory / f"{LOG_NAME}.{max(numbers, default=0) + 1}"
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or exc.__class__.__name__
+
+
+def append(bodies: Sequence[dict[str, Any]], *, max_bytes: int) -> list[dict[str, Any]]:
+    """Chain, seal and append records in one locked write.  Returns them as written."""
+    directory = log_dir()
+    live = directory / LOG_NAME
+    try:
+        _ensure_dir(directory)
+        with locked(directory):
+            has_log = bool(log_files(directory))
+            key = chain.load_key(create=not has_log)
+            state = _chain_state(directory, key)
+            seq = state.seq if state else 0
+            prev = state.hash if state else chain.GENESIS
+            lines: list[str] = []
+            for body in bodies:
+                seq += 1
+                body["seq"] = seq
+                body["prev"] = prev
+                lines.append(chain.seal(body, key))
+                prev = body["hash"]
+            data = "".join(lines).encode("utf-8", "surrogateescape")
+            with contextlib.suppress(FileNotFoundError):
+                size = live.stat().st_size
+                if size and size + len(data) > max_bytes:
+                    os.rename(live, _next_rotated(directory))
+            _write_all(live, data)
+            _write_head(directory, Head(seq, prev), key)
+    except OSError as exc:
+        raise AuditError(
+            f"cannot write the audit log {live}: {_os_reason(exc)}; nothing was delivered",
+            hint='free space or fix permissions, or set audit = "best-effort" in '
+            f"{paths.settings_path()} to deliver without a record",
+        ) from None
+    return list(bodies)
+
+
+def _write_all(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        start = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            os.fdatasync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)  # never leave half a record behind
+            raise
+    finally:
+        os.close(fd)
+
+
+def forward_to_syslog(bodies: Sequence[dict[str, Any]]) -> str | None:
+    """Send each record to the local syslog socket; return a reason on failure.
+
+    ``PANESEAL_AUDIT_SYSLOG_SOCKET`` points at another socket (tests, containers).
+    """
+    target = os.environ.get("PANESEAL_AUDIT_SYSLOG_SOCKET") or SYSLOG_SOCKET
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(target)
+            for body in bodies:
+                line = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+                msg = f"<{SYSLOG_PRI}>paneseal[{os.getpid()}]: {line}"
+                sock.send(msg.encode("utf-8", "surrogateescape"))
+    except OSError as exc:
+        return f"cannot forward audit records to syslog ({target}): {_os_reason(exc)}"
+    return None
