@@ -77,6 +77,7 @@ def get(name: str) -> None:
     audit.record(audit.AccessContext("store get"), resolution, delivered=False)
     resolution.raise_if_failed()
     value = resolution.values()[name].reveal()
+    audit.record(audit.AccessContext("store get"), resolution, delivered=True)
     sys.stdout.buffer.write(value.encode("utf-8", "surrogateescape"))
     if sys.stdout.isatty():
         sys.stdout.buffer.write(b"\n")
