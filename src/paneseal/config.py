@@ -404,7 +404,15 @@ def _provider_overrides(node: yaml.Node, reader: _Reader) -> dict[str, dict[str,
     from paneseal.settings import validate_provider_tables
 
     reader.check_no_erb(node, "paneseal")
-    data = yaml.load(yaml.serialize(node), Loader=_Loader)  # noqa: S506 - safe loader
+    try:
+        # the safe constructor builds nested values without deep recursion
+        data = yaml.constructor.SafeConstructor().construct_document(node)
+    except (yaml.YAMLError, RecursionError):
+        raise ConfigError(
+            "paneseal: is not a plain table of settings",
+            reader.loc(node, "paneseal"),
+            hint="paneseal: {providers: {vault: {timeout: 3}}}",
+        ) from None
     if not isinstance(data, Mapping) or set(data) - {"providers"}:
         raise ConfigError(
             "paneseal: may only hold providers:",
@@ -414,10 +422,43 @@ def _provider_overrides(node: yaml.Node, reader: _Reader) -> dict[str, dict[str,
     return validate_provider_tables(data.get("providers", {}), reader.file, "paneseal.providers")
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> tuple[str, int | None]:
+def _yaml_problem(exc: yaml.YAMLError, text: str) -> tuple[str, int | None]:
+    """One line of explanation and the 1-based line, whatever kind of YAML error it is."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, max(int(exc.position), 0)) + 1
+        char = exc.character
+        code = ord(char) if isinstance(char, str) else int(char)
+        return f"character #x{code:04x} is not allowed in YAML", line
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
-    return str(problem), (int(mark.line) + 1 if mark is not None else None)
+    first = str(problem).strip().splitlines()[0] if str(problem).strip() else "syntax error"
+    return first, (int(mark.line) + 1 if mark is not None else None)
+
+
+MAX_DEPTH = 200
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _first_document(text: str) -> yaml.Node | None:
+    """tmuxinator reads the first YAML document of a file (Psych.safe_load) and ignores
+    any after it; do the same."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                # libyaml's composer recurses in C and would crash the interpreter
+                raise _TooDeep
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        elif isinstance(event, yaml.DocumentEndEvent):
+            break
+    for document in yaml.compose_all(text, Loader=_Loader):
+        return document
+    return None
 
 
 def parse_project(path: Path, text: str | None = None) -> Project:
@@ -435,11 +476,15 @@ def parse_project(path: Path, text: str | None = None) -> Project:
     reader = _Reader(path, text)
     masked = mask_erb(text, reader.tags)
     try:
-        root = yaml.compose(masked, Loader=_Loader)
+        root = _first_document(masked)
+    except (_TooDeep, RecursionError):
+        raise ConfigError(
+            f"nested more than {MAX_DEPTH} levels deep", Location(str(path))
+        ) from None
     except yaml.YAMLError as exc:
         if reader.tags:
             return _fallback(path, text, reader)
-        problem, err_line = _yaml_problem(exc)
+        problem, err_line = _yaml_problem(exc, masked)
         raise ConfigError(
             f"not valid YAML: {problem}",
             Location(str(path), err_line),
@@ -482,6 +527,16 @@ def _windows(node: yaml.SequenceNode, reader: _Reader, key: str) -> list[WindowD
             name_node, body = item.value[0]
             name = str(getattr(name_node, "value", "")) or None
             kp = f"{key}[{index}].{name}"
+            for k, _ in item.value[1:]:
+                if getattr(k, "value", None) == "secrets":
+                    # ``- editor:`` followed by keys at the same depth: tmuxinator only
+                    # reads the first key, so this block would be silently ignored
+                    raise ConfigError(
+                        f"secrets: is next to the window name {name!r}, not inside it, so "
+                        "tmuxinator and paneseal would ignore it",
+                        reader.loc(k, f"{key}[{index}].secrets"),
+                        hint=f"indent it (and the window's other keys) under '{name}:'",
+                    )
             if isinstance(body, yaml.MappingNode):
                 for k, v in body.value:
                     if getattr(k, "value", None) == "secrets":
@@ -537,11 +592,15 @@ def _fallback(path: Path, text: str, reader: _Reader) -> Project:
         offset = text.count("\n", 0, start)
         snippet = "\n".join(block)
         try:
-            root = yaml.compose(snippet, Loader=_Loader)
-        except yaml.YAMLError as exc:
-            problem, err_line = _yaml_problem(exc)
+            root = _first_document(snippet)
+        except (_TooDeep, RecursionError):
             raise ConfigError(
-                f"secrets: block is not valid YAML: {problem}",
+                f"nested more than {MAX_DEPTH} levels deep", Location(str(path), None, "secrets")
+            ) from None
+        except yaml.YAMLError as exc:
+            problem, err_line = _yaml_problem(exc, snippet)
+            raise ConfigError(
+                f"block is not valid YAML: {problem}",
                 Location(str(path), (err_line or 1) + offset, "secrets"),
             ) from None
         if isinstance(root, yaml.MappingNode):
