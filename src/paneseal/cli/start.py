@@ -1,0 +1,78 @@
+"""``paneseal start``: resolve a project's secrets, then run tmuxinator with them delivered."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from paneseal.errors import UsageError
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("project_name", required=False)
+@click.option(
+    "-p",
+    "--project-config",
+    "project_path",
+    type=click.Path(dir_okay=False),
+    help="path of the project file (like tmuxinator -p)",
+)
+@click.option("--attach/--no-attach", default=True, help="attach to the session (default)")
+@click.argument("extra", nargs=-1, type=click.UNPROCESSED)
+def command(
+    project_name: str | None, project_path: str | None, attach: bool, extra: tuple[str, ...]
+) -> None:
+    """Start PROJECT with tmuxinator; its secrets reach exactly the panes that need them.
+
+    Arguments after -- go to tmuxinator (e.g. -- -n other key=value).
+    """
+    from paneseal import audit
+    from paneseal.config import load_project
+    from paneseal.launch import (
+        Launch,
+        TmuxSetup,
+        build_delivery,
+        bypass_warnings,
+        project_requests,
+        real_tmux,
+        resolve_for_start,
+        session_exists,
+        session_name,
+        tmuxinator_path,
+    )
+
+    if project_name is None and project_path is None:
+        raise UsageError("name a project or pass -p PATH", hint="paneseal start PROJECT")
+    project = load_project(project_name, path=project_path)
+    tmuxinator = tmuxinator_path()
+    setup = TmuxSetup.of(project)
+    real = real_tmux(setup)
+    session = session_name(project, extra)
+    for line in bypass_warnings(project):
+        click.echo(
+            f"paneseal: warning: {line}; it bypasses paneseal (see: paneseal scan)", err=True
+        )
+    launch = Launch(project, setup, real, session, tuple(extra), attach, tmuxinator)
+    if session is not None and session_exists(real, setup, session):
+        click.echo(
+            f"paneseal: session {session!r} is already running; attaching without fetching "
+            "secrets again",
+            err=True,
+        )
+        import subprocess
+
+        argv = launch.tmuxinator_argv()
+        stdin = None if attach and sys.stdin.isatty() else subprocess.DEVNULL
+        sys.exit(subprocess.run(argv, stdin=stdin, check=False).returncode)
+    resolution = resolve_for_start(project_requests(project), project)
+    for failure in resolution.warnings:
+        click.echo(f"paneseal: warning: optional secret left unset: {failure.line()}", err=True)
+    launch.delivery = build_delivery(resolution)
+    audit.record(
+        audit.AccessContext("start", str(project.path), session), resolution, delivered=True
+    )
+    rc = launch.run(stdin_tty=sys.stdin.isatty())
+    if rc != 0:
+        click.echo(f"paneseal: error: tmuxinator exited with status {rc}", err=True)
+    sys.exit(rc if rc >= 0 else 128 - rc)

@@ -1,0 +1,346 @@
+"""Start and stop a tmuxinator project with its secrets delivered (``paneseal start/stop``).
+
+paneseal resolves every secret first (fail closed: nothing runs if one fails), then runs
+the real ``tmuxinator start`` with a per-run shim directory first on its ``PATH``.  The shim
+(``paneseal.tmux.shim``) asks this process's broker for the values at the moment it creates
+the session and the windows that have their own secrets.  tmuxinator, its shell and its
+hooks only ever see the broker's socket path and a random token.  See docs/delivery.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from paneseal import paths
+from paneseal.config import Project
+from paneseal.errors import TmuxError
+from paneseal.resolve import Request, Resolution
+from paneseal.tmux import argv as targv
+from paneseal.tmux.broker import Broker, private_dir
+from paneseal.tmux.plan import Delivery
+
+OPT_IN = "paneseal-tmux"
+_HANDLED = ("new-session", "new", "attach-session", "attach", "switch-client", "switchc")
+_HANDLED_WINDOWS = ("new-window", "neww", "split-window", "splitw")
+
+# ---------------------------------------------------------------------- requests
+
+
+def project_requests(project: Project) -> list[Request]:
+    """Project-level secrets and every window's secrets (each keeps its scope)."""
+    out = [Request(d.name, d.ref, d.optional, "project") for d in project.secrets]
+    for window in project.windows:
+        out += [Request(d.name, d.ref, d.optional, "window", window.index) for d in window.secrets]
+    return out
+
+
+def resolve_for_start(requests: Sequence[Request], project: Project) -> Resolution:
+    """Resolve under the project's provider settings; raise ResolutionFailed on any failure.
+    Optional secrets that failed are left out (the caller warns)."""
+    from paneseal import audit
+    from paneseal.resolve import resolve
+    from paneseal.settings import load_settings
+
+    settings = load_settings()
+    resolution = resolve(
+        requests, lambda scheme: settings.context_for(scheme, project.provider_overrides)
+    )
+    audit.record(audit.AccessContext("start", str(project.path)), resolution, delivered=False)
+    resolution.raise_if_failed()
+    return resolution
+
+
+def build_delivery(resolution: Resolution) -> Delivery:
+    delivery = Delivery()
+    for outcome in resolution.outcomes:
+        if outcome.secret is None:
+            continue
+        req = outcome.request
+        if req.scope == "window" and req.window is not None:
+            delivery.windows.setdefault(req.window, {})[req.name] = outcome.secret.reveal()
+        else:
+            delivery.project[req.name] = outcome.secret.reveal()
+    return delivery
+
+
+# ---------------------------------------------------------------------- tmux side
+
+
+@dataclass(frozen=True)
+class TmuxSetup:
+    """How tmuxinator will call tmux for this project (``tmux_command`` + options + socket)."""
+
+    program: str = "tmux"
+    extra: tuple[str, ...] = ()  # words after the program in tmux_command
+    options: tuple[str, ...] = ()
+    socket_name: str | None = None
+    socket_path: str | None = None
+
+    @classmethod
+    def of(cls, project: Project) -> TmuxSetup:
+        s = project.settings
+        words = shlex.split(s.get("tmux_command") or "tmux")
+        opts = s.get("cli_args") or s.get("tmux_options") or ""
+        socket_path = s.get("socket_path") or None
+        return cls(
+            words[0] if words else "tmux",
+            tuple(words[1:]),
+            tuple(shlex.split(opts)),
+            None if socket_path else (s.get("socket_name") or None),
+            socket_path,
+        )
+
+    def global_args(self) -> list[str]:
+        args = [*self.extra, *self.options]
+        if self.socket_path:
+            args += ["-S", os.path.expanduser(self.socket_path)]
+        elif self.socket_name:
+            args += ["-L", self.socket_name]
+        return args
+
+
+def real_tmux(setup: TmuxSetup, env: Mapping[str, str] | None = None) -> str:
+    """The program the shim stands in for (``paneseal-tmux`` stands in for ``tmux``)."""
+    env = os.environ if env is None else env
+    if "/" in setup.program:
+        raise TmuxError(
+            f"tmux_command {setup.program!r} is a path, so paneseal cannot put its shim in "
+            "front of it",
+            hint="use a command name found on PATH (e.g. tmux_command: tmux)",
+        )
+    name = "tmux" if setup.program == OPT_IN else setup.program
+    from paneseal.tmux.shim import ShimError, find_real_tmux
+
+    try:
+        return find_real_tmux(name, env)
+    except ShimError as exc:
+        raise TmuxError(str(exc)) from None
+
+
+def session_exists(real: str, setup: TmuxSetup, session: str) -> bool:
+    r = subprocess.run(
+        [real, *setup.global_args(), "has-session", "-t", f"={session}"],
+        capture_output=True,
+        check=False,
+    )
+    return r.returncode == 0
+
+
+def tmuxinator_path() -> str:
+    found = shutil.which("tmuxinator")
+    if not found:
+        raise TmuxError(
+            "tmuxinator is not installed", hint="install it: sudo apt-get install tmuxinator"
+        )
+    return found
+
+
+def session_name(project: Project, extra: Sequence[str]) -> str | None:
+    """The session tmuxinator will create: ``-n/--name`` wins over the file's name."""
+    for i, arg in enumerate(extra):
+        if arg in ("-n", "--name") and i + 1 < len(extra):
+            return extra[i + 1]
+        if arg.startswith("--name="):
+            return arg.split("=", 1)[1]
+    return project.name
+
+
+# ---------------------------------------------------------------------- warnings
+
+_ERB_ENV = re.compile(r"<%=.*?ENV\s*(\[|\.fetch)", re.DOTALL)
+_LITERAL_EXPORT = re.compile(
+    r"""(?:^|[\s;&|'"-])(?:export\s+|set\s+-x\s+|setenv\s+)?"""
+    r"""([A-Z][A-Z0-9_]*(?:PASS|PASSWORD|PWD|TOKEN|SECRET|KEY|AUTH)[A-Z0-9_]*)"""
+    r"""=(?!\$|"\$|'\$|<%)([^\s'";]{4,})""",
+)
+
+
+def bypass_warnings(project: Project) -> list[str]:
+    """Lines of the project that inline values and so escape every guarantee of start."""
+    try:
+        text = project.path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    out: list[str] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith("#"):
+            continue
+        if _ERB_ENV.search(line):
+            out.append(f"{project.path}:{lineno}: inlines a value with ERB (<%= ENV[...] %>)")
+        elif _LITERAL_EXPORT.search(line):
+            out.append(f"{project.path}:{lineno}: sets a secret-looking variable to a literal")
+    return out
+
+
+# ---------------------------------------------------------------------- the run
+
+
+@dataclass
+class Launch:
+    project: Project
+    setup: TmuxSetup
+    real: str
+    session: str | None
+    extra: tuple[str, ...] = ()
+    attach: bool = True
+    tmuxinator: str = "tmuxinator"
+    delivery: Delivery = field(default_factory=Delivery)
+
+    def tmuxinator_argv(self) -> list[str]:
+        argv = [self.tmuxinator, "start"]
+        name = self.project.path.stem
+        if _named_lookup_finds(self.project.path, name):
+            argv.append(name)
+        else:
+            argv += ["-p", str(self.project.path)]
+        argv.append("--attach" if self.attach else "--no-attach")
+        argv += ["--suppress-tmux-version-warning=true", *self.extra]
+        return argv
+
+    def run(self, *, stdin_tty: bool) -> int:
+        """Run tmuxinator with the shim and the broker; returns tmuxinator's exit code."""
+        base = private_dir(paths.runtime_dir())
+        workdir = Path(tempfile.mkdtemp(prefix="start-", dir=base))
+        token = secrets.token_hex(16)
+        broker = Broker(self.delivery, workdir / "broker.sock", token=token, session=self.session)
+        state = _write_state(self, workdir)
+        try:
+            shim_dir = workdir / "bin"
+            shim_dir.mkdir(mode=0o700)
+            write_shim(shim_dir, self.setup.program, self.real, self.delivery.has_window_secrets)
+            env = dict(os.environ)
+            env["PATH"] = f"{shim_dir}{os.pathsep}{env.get('PATH', os.defpath)}"
+            env["PANESEAL_BROKER"] = str(broker.path)
+            env["PANESEAL_TOKEN"] = token
+            thread = broker.start_thread()
+            proc = subprocess.Popen(
+                self.tmuxinator_argv(),
+                env=env,
+                stdin=None if (self.attach and stdin_tty) else subprocess.DEVNULL,
+            )
+            with _ignoring_interrupts():
+                rc = proc.wait()
+            broker.stop()
+            thread.join(2)
+            return rc
+        finally:
+            broker.stop()
+            self.delivery.clear()
+            shutil.rmtree(workdir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                state.unlink()
+
+
+def _named_lookup_finds(path: Path, name: str) -> bool:
+    from paneseal.config import find_project
+
+    try:
+        return find_project(name).resolve() == path.resolve()
+    except Exception:
+        return False
+
+
+@contextlib.contextmanager
+def _ignoring_interrupts() -> Iterator[None]:
+    """Ctrl-C goes to tmuxinator (same process group); we wait for it, then clean up."""
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def write_shim(directory: Path, program: str, real: str, windows: bool) -> Path:
+    from importlib.resources import files
+
+    template = files("paneseal.tmux").joinpath("shim.sh").read_text(encoding="utf-8")
+    entry = Path(__file__).resolve().parent / "tmux" / "_entry.py"
+    handled = _HANDLED + (_HANDLED_WINDOWS if windows else ())
+    text = (
+        template.replace("@SHIMDIR@", shlex.quote(str(directory)))
+        .replace("@HANDLED@", "|".join(handled))
+        .replace("@PYTHON@", shlex.quote(sys.executable))
+        .replace("@ENTRY@", shlex.quote(str(entry)))
+        .replace("@REAL@", shlex.quote(real))
+    )
+    shim = directory / program
+    shim.write_text(text, encoding="utf-8")
+    shim.chmod(0o700)
+    return shim
+
+
+# ---------------------------------------------------------------------- state, stop
+
+
+def _state_key(setup: TmuxSetup, session: str | None) -> str:
+    from paneseal.tmux.optin import session_key
+
+    parsed = targv.parse([*setup.global_args(), "x"])
+    return session_key(parsed, session or "")
+
+
+def _write_state(launch: Launch, workdir: Path) -> Path:
+    key = _state_key(launch.setup, launch.session)
+    state = paths.runtime_dir() / f"{key}.json"
+    state.write_text(
+        json.dumps({"pid": os.getpid(), "session": launch.session, "dir": str(workdir)})
+    )
+    return state
+
+
+def cleanup(setup: TmuxSetup, session: str | None) -> list[str]:
+    """Remove what paneseal left for ``session``: broker processes, sockets, state files."""
+    done: list[str] = []
+    key = _state_key(setup, session)
+    base = paths.runtime_dir()
+    state = base / f"{key}.json"
+    sock = base / f"{key}.sock"
+    if state.exists():
+        try:
+            info = json.loads(state.read_text())
+        except (OSError, ValueError):
+            info = {}
+        pid = info.get("pid")
+        if isinstance(pid, int) and pid != os.getpid() and _is_paneseal(pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+                done.append(f"stopped paneseal helper process {pid}")
+        workdir = info.get("dir")
+        if isinstance(workdir, str) and Path(workdir).parent == base:
+            shutil.rmtree(workdir, ignore_errors=True)
+        state.unlink(missing_ok=True)
+        done.append(f"removed {state}")
+    if sock.exists():
+        sock.unlink(missing_ok=True)
+        done.append(f"removed {sock}")
+    return done
+
+
+def _is_paneseal(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"paneseal" in cmdline
+
+
+def stop_argv(project: Project, tmuxinator: str) -> tuple[list[str], dict[str, str]]:
+    """``tmuxinator stop`` has no ``-p``: point TMUXINATOR_CONFIG at the file's folder."""
+    env = dict(os.environ)
+    name = project.path.stem
+    if not _named_lookup_finds(project.path, name):
+        env["TMUXINATOR_CONFIG"] = str(project.path.parent)
+    return [tmuxinator, "stop", name, "--suppress-tmux-version-warning=true"], env
