@@ -14,7 +14,7 @@ import contextlib
 import hmac
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -131,7 +131,18 @@ class Verification:
         return self.problem is None
 
 
-def _check_line(raw: bytes, key: bytes, seq: int, prev: str) -> tuple[str | None, Any]:
+def _find_seq(lines: Sequence[bytes], wanted: int) -> int | None:
+    """Index of the line holding record ``wanted`` (only asked once something is wrong)."""
+    for i, raw in enumerate(lines):
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            if json.loads(raw).get("seq") == wanted:
+                return i
+    return None
+
+
+def _check_line(
+    raw: bytes, key: bytes, seq: int, prev: str, rest: Sequence[bytes] = ()
+) -> tuple[str | None, Any]:
     """One line against the chain so far: (problem or None, parsed record)."""
     if not raw.endswith(b"\n"):
         return "incomplete last line (the log was cut mid-record)", None
@@ -154,6 +165,13 @@ def _check_line(raw: bytes, key: bytes, seq: int, prev: str) -> tuple[str | None
         )
     got = rec["seq"]
     if got != seq + 1:
+        later = _find_seq(rest, seq + 1)
+        if later is not None:
+            return (
+                f"record #{got} found where #{seq + 1} was expected; #{seq + 1} comes "
+                f"{later + 1} line(s) later (lines reordered)",
+                rec,
+            )
         if isinstance(got, int) and got > seq + 1:
             gap = f"#{seq + 1}" if got == seq + 2 else f"#{seq + 1} to #{got - 1}"
             return f"record(s) {gap} missing before record #{got} (deleted)", rec
@@ -190,9 +208,10 @@ def _verify(directory: Path, key: bytes | None) -> Verification:
         except OSError as exc:
             raise AuditError(f"cannot read the audit log {path}: {exc.strerror}") from None
         with fh:
+            lines = fh.read().splitlines(keepends=True)
             lineno = 0
-            for lineno, raw in enumerate(fh, start=1):
-                problem, rec = _check_line(raw, key, seq, prev)
+            for lineno, raw in enumerate(lines, start=1):
+                problem, rec = _check_line(raw, key, seq, prev, lines[lineno:])
                 if problem:
                     result.problem = Problem(str(path), lineno, problem)
                     return result

@@ -88,10 +88,15 @@ def _write_head(directory: Path, head: Head, key: bytes) -> None:
     tmp = directory / f".{HEAD_NAME}.{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:
-        os.write(fd, json.dumps(body).encode() + b"\n")
-    finally:
-        os.close(fd)
-    os.replace(tmp, directory / HEAD_NAME)
+        try:
+            os.write(fd, json.dumps(body).encode() + b"\n")
+        finally:
+            os.close(fd)
+        os.replace(tmp, directory / HEAD_NAME)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def last_record(path: Path) -> tuple[Head | None, bool]:
@@ -198,8 +203,12 @@ def append(bodies: Sequence[dict[str, Any]], *, max_bytes: int) -> list[dict[str
                 size = live.stat().st_size
                 if size and size + len(data) > max_bytes:
                     os.rename(live, _next_rotated(directory))
-            _write_all(live, data)
-            _write_head(directory, Head(seq, prev), key)
+            start = _write_all(live, data)
+            try:
+                _write_head(directory, Head(seq, prev), key)
+            except OSError:
+                _truncate(live, start)  # a record without its head would read as tampering
+                raise
     except OSError as exc:
         raise AuditError(
             f"cannot write the audit log {live}: {_os_reason(exc)}; nothing was delivered",
@@ -209,7 +218,13 @@ def append(bodies: Sequence[dict[str, Any]], *, max_bytes: int) -> list[dict[str
     return list(bodies)
 
 
-def _write_all(path: Path, data: bytes) -> None:
+def _truncate(path: Path, size: int) -> None:
+    with contextlib.suppress(OSError):
+        os.truncate(path, size)
+
+
+def _write_all(path: Path, data: bytes) -> int:
+    """Append ``data`` durably; return the offset it starts at."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         start = os.fstat(fd).st_size
@@ -225,6 +240,7 @@ def _write_all(path: Path, data: bytes) -> None:
             raise
     finally:
         os.close(fd)
+    return start
 
 
 def forward_to_syslog(bodies: Sequence[dict[str, Any]]) -> str | None:
