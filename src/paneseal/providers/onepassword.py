@@ -1,0 +1,224 @@
+"""``op://VAULT/ITEM[/SECTION]/FIELD[?attribute=..]``: 1Password, through ``op read``.
+
+The reference is 1Password's own secret-reference syntax, handed to ``op read --no-newline``
+as an argument (a reference, never a value; no shell).  ``op`` authenticates itself from
+its environment: ``OP_SERVICE_ACCOUNT_TOKEN``, ``OP_CONNECT_HOST``/``OP_CONNECT_TOKEN``, a
+desktop-app integration or an ``OP_SESSION_*`` variable; paneseal passes its environment
+through and never puts a token in argv.  ``op`` costs 0.5-1.5 s a call, so references are
+read concurrently.
+
+``op`` exits 1 for every failure and says why on stderr (``[ERROR] DATE TIME message``);
+the message is classified in ``_translate``.  The tests use a stand-in ``op`` that follows
+this documented behaviour, since the real tool cannot run on the test machines.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from paneseal import paths
+from paneseal.errors import (
+    AccessDenied,
+    ConfigError,
+    Location,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    ReferenceSyntaxError,
+    SecretNotFound,
+)
+from paneseal.providers.base import Fetched, ProviderContext
+from paneseal.refs import SecretRef
+
+MAX_OUTPUT = 1 << 20
+_ERROR_PREFIX = re.compile(r"^\[ERROR\]\s+\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\s+")
+_OP_PARAMS = frozenset({"attribute", "ssh-format"})
+
+
+def check_cli_settings(
+    scheme: str, settings: Mapping[str, Any], extra: Sequence[str] = ()
+) -> dict[str, Any]:
+    """``binary``, ``timeout``, ``max_workers`` (+ ``extra`` string keys) for a CLI provider."""
+    known: dict[str, type | tuple[type, ...]] = {
+        "binary": str,
+        "timeout": (int, float),
+        "max_workers": int,
+        **dict.fromkeys(extra, str),
+    }
+    out: dict[str, Any] = {}
+    value: Any
+    for key, value in settings.items():
+        where = Location(str(paths.settings_path()), None, f"providers.{scheme}.{key}")
+        expected = known.get(key)
+        if expected is None:
+            raise ConfigError(
+                f"unknown setting {key!r} for {scheme}://",
+                where,
+                hint="known settings: " + ", ".join(sorted(known)),
+            )
+        if isinstance(value, bool) or not isinstance(value, expected):
+            raise ConfigError(f"{key} has the wrong type ({type(value).__name__})", where)
+        if key == "max_workers" and isinstance(value, int) and not 1 <= value <= 32:
+            raise ConfigError("max_workers must be between 1 and 32", where)
+        out[key] = value
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class CliResult:
+    code: int
+    stdout: bytes
+    stderr: str
+
+
+def run_cli(argv: list[str], env: Mapping[str, str], timeout: float) -> CliResult | ProviderError:
+    """Run a vendor CLI without a shell or a terminal; kill its process group on timeout."""
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(env),
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return ProviderUnavailable(f"cannot run {os.path.basename(argv[0])}: {exc.strerror}")
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            proc.kill()
+        proc.communicate()
+        return ProviderTimeout(
+            f"{os.path.basename(argv[0])} did not answer within {timeout:g} s and was killed",
+            hint="is it waiting for a sign-in or unlock? raise the timeout in config.toml "
+            "if it is just slow",
+        )
+    if len(out) > MAX_OUTPUT:
+        return ProviderUnavailable(
+            f"{os.path.basename(argv[0])} printed more than {MAX_OUTPUT} bytes"
+        )
+    return CliResult(proc.returncode, out, err.decode("utf-8", "replace"))
+
+
+def find_binary(name: str, scheme: str, install_hint: str) -> str | ProviderError:
+    found = shutil.which(name)
+    if found is None:
+        return ProviderUnavailable(
+            f"{name!r} not found on PATH", provider=scheme, hint=install_hint
+        )
+    return found
+
+
+def fan_out(
+    refs: Sequence[SecretRef], one: Any, max_workers: int
+) -> dict[SecretRef, Fetched | ProviderError]:
+    workers = min(max_workers, len(refs))
+    if workers <= 1:
+        return {ref: one(ref) for ref in refs}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(zip(refs, pool.map(one, refs), strict=True))
+
+
+class OnePasswordProvider:
+    scheme: ClassVar[str] = "op"
+
+    def __init__(self, context: ProviderContext) -> None:
+        self.context = context
+        self.settings = check_cli_settings(self.scheme, context.settings, extra=("account",))
+
+    def validate(self, ref: SecretRef) -> None:
+        parts = ref.locator.split("/")
+        if not 3 <= len(parts) <= 4 or not all(parts):
+            raise ReferenceSyntaxError(
+                f"{ref}: expected op://VAULT/ITEM/FIELD or op://VAULT/ITEM/SECTION/FIELD",
+                hint="copy the secret reference from 1Password ('Copy Secret Reference')",
+            )
+        unknown = [k for k, _ in ref.params if k not in _OP_PARAMS]
+        if unknown:
+            raise ReferenceSyntaxError(
+                f"{ref}: unknown option {unknown[0]!r}", hint="op supports ?attribute=..."
+            )
+
+    def fetch_many(self, refs: Sequence[SecretRef]) -> Mapping[SecretRef, Fetched | ProviderError]:
+        exe = find_binary(
+            self.settings.get("binary", "op"),
+            self.scheme,
+            "install the 1Password CLI: https://developer.1password.com/docs/cli/get-started/",
+        )
+        if isinstance(exe, ProviderError):
+            return dict.fromkeys(refs, exe)
+        env = dict(os.environ)
+        if "account" in self.settings:
+            env["OP_ACCOUNT"] = self.settings["account"]
+        timeout = max(0.5, self.context.timeout - 0.3)
+
+        def one(ref: SecretRef) -> Fetched | ProviderError:
+            op_ref = str(ref.base)  # paneseal's op:// text is 1Password's own syntax
+            result = run_cli([exe, "read", "--no-newline", "--", op_ref], env, timeout)
+            if isinstance(result, ProviderError):
+                return result
+            if result.code != 0:
+                return _translate(result.stderr, result.code)
+            return Fetched(value=result.stdout.decode("utf-8", "surrogateescape"))
+
+        return fan_out(refs, one, self.settings.get("max_workers", 4))
+
+    def close(self) -> None:
+        return None
+
+
+def _translate(stderr: str, code: int) -> ProviderError:
+    """``op``'s stderr -> the error tree.  Only its first line is kept."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    reason = _ERROR_PREFIX.sub("", lines[0])[:300] if lines else f"op exit status {code}"
+    low = stderr.lower()
+    if any(
+        word in low
+        for word in (
+            "not currently signed in",
+            "not signed in",
+            "session expired",
+            "authorization prompt dismissed",
+            "invalid token",
+            "unauthorized",
+            "(401)",
+            "(403)",
+            "forbidden",
+            "you do not have permission",
+        )
+    ):
+        return AccessDenied(
+            reason,
+            hint="sign in with 'op signin' (or the desktop app), or export "
+            "OP_SERVICE_ACCOUNT_TOKEN before starting paneseal",
+        )
+    if any(
+        word in low
+        for word in (
+            "isn't an item",
+            "isn't a vault",
+            "isn't a field",
+            "does not have a field",
+            "no item found",
+            "could not find",
+            "not found",
+        )
+    ):
+        return SecretNotFound(
+            reason, hint="check the reference with: op item get ITEM --vault VAULT"
+        )
+    if any(word in low for word in ("timeout", "timed out", "deadline exceeded")):
+        return ProviderTimeout(reason)
+    return ProviderUnavailable(reason, hint="run the same 'op read' by hand to see more")
