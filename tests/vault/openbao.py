@@ -244,11 +244,14 @@ class Server:
             return 0, None
 
 
-def _spawn(argv: list[str], workdir: Path, name: str) -> tuple[subprocess.Popen[bytes], Path]:
+def _spawn(
+    argv: list[str], workdir: Path, name: str, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], Path]:
     log = workdir / f"{name}.log"
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(workdir),  # dev mode must not write ~/.vault-token anywhere real
+        **(extra_env or {}),
     }
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
@@ -272,7 +275,6 @@ def start_dev(token: str, *, tls: bool = False, audit: bool = False) -> Server:
         bao_binary(),
         "server",
         "-dev",
-        f"-dev-root-token-id={token}",
         "-dev-no-store-token",
         f"-dev-listen-address=127.0.0.1:{port}",
     ]
@@ -296,7 +298,8 @@ def start_dev(token: str, *, tls: bool = False, audit: bool = False) -> Server:
         cfg = workdir / "extra.hcl"
         cfg.write_text(config)
         argv.append(f"-config={cfg}")
-    proc, log = _spawn(argv, workdir, "dev")
+    # the root token goes through the environment: canary tests scan every argv
+    proc, log = _spawn(argv, workdir, "dev", {"BAO_DEV_ROOT_TOKEN_ID": token})
     server = Server(f"http://127.0.0.1:{port}", proc, log, workdir, token, tls_address, tls_files)
     try:
         _wait(lambda: not server.alive() or server.health()[0] == 200, START_TIMEOUT, "bao -dev")

@@ -409,3 +409,18 @@ def test_settings_are_read_at_call_time(
     monkeypatch.setenv("VAULT_ADDR", bao.address)
     monkeypatch.setenv("VAULT_TOKEN", bao.reader_token)
     assert values(run({"X": "vault://secret/multi#user"})) == {"X": bao.values["user"]}
+
+
+def test_hvac_is_imported_only_when_fetching() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from paneseal.providers.base import ProviderContext\n"
+        "from paneseal.providers.vault import VaultProvider\n"
+        "VaultProvider(ProviderContext(settings={'addresses': ['https://127.0.0.1:8200']}))\n"
+        "print('hvac' in sys.modules, 'requests' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
+    assert out.stdout.decode().split() == ["False", "False"]

@@ -777,7 +777,8 @@ class VaultProvider:
             if isinstance(exc.exc, hx.InvalidPath):
                 # servers older than the endpoint: the CLI assumes KV v1 at the first segment
                 return _Mount(locator.split("/", 1)[0] + "/", "kv", 1)
-            if isinstance(exc.exc, hx.Forbidden):
+            if isinstance(exc.exc, hx.Forbidden) and "preflight" in _server_text(exc.exc, ()):
+                # the token is valid but may touch nothing under that name
                 first = locator.split("/", 1)[0]
                 raise _Problem(
                     AccessDenied(
