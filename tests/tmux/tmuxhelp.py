@@ -88,16 +88,21 @@ def panes(session: str, socket: Sequence[str] = ()) -> list[Pane]:
 
 
 def tmux_server_pids() -> set[int]:
+    """tmux servers of this test (their environment names our TMUX_TMPDIR): other people's
+    tests run tmux on this machine at the same time."""
+    mine = f"TMUX_TMPDIR={os.environ.get('TMUX_TMPDIR', '')}".encode() + b"\0"
     pids: set[int] = set()
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
-            cmd = Path(f"/proc/{entry.name}/cmdline").read_bytes()
             comm = Path(f"/proc/{entry.name}/comm").read_text().strip()
+            if comm != "tmux: server":
+                continue
+            env = Path(f"/proc/{entry.name}/environ").read_bytes()
         except OSError:
             continue
-        if comm == "tmux: server" or (cmd.startswith(b"tmux") and b"server" in comm.encode()):
+        if mine in env:
             pids.add(int(entry.name))
     return pids
 
