@@ -104,6 +104,8 @@ class KeyringProvider:
             raise _translate(exc, self.backend_name) from None
         if not priority or priority <= 0:
             raise _unavailable(self.backend_name, "the backend reports it is not usable here")
+        if self.backend_name == "secretservice":
+            _check_unlocked()
         return cls()
 
     def fetch_many(self, refs: Sequence[SecretRef]) -> Mapping[SecretRef, Fetched | ProviderError]:
@@ -130,6 +132,23 @@ class KeyringProvider:
 
     def close(self) -> None:
         return None
+
+
+def _check_unlocked() -> None:
+    """Report a locked Secret Service collection before keyring tries to unlock it: its
+    unlock prompt cannot be answered from a tmux session start, and keyring leaks the D-Bus
+    connection when it gives up."""
+    from contextlib import closing
+
+    import secretstorage
+
+    try:
+        with closing(secretstorage.dbus_init()) as conn:
+            locked = secretstorage.get_default_collection(conn).is_locked()
+    except Exception as exc:
+        raise _translate(exc, "secretservice") from None
+    if locked:
+        raise _translate(RuntimeError("collection is locked"), "secretservice")
 
 
 def _unavailable(backend: str, why: str) -> ProviderUnavailable:
