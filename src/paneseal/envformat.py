@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 
+from paneseal.errors import UsageError
+
 
 def sh_quote(value: str) -> str:
     """POSIX single quotes: nothing inside is special; a quote is closed, escaped, reopened."""
@@ -29,7 +31,17 @@ def _fish(values: Mapping[str, str]) -> str:
 
 
 def _dotenv(values: Mapping[str, str]) -> str:
-    # python-dotenv dialect: single quotes, no interpolation, \\ and \' as the only escapes
+    # python-dotenv dialect: single quotes, no interpolation, \\ and \' as the only escapes.
+    # Its quoted-value pattern reads an escaped backslash right before the closing quote as
+    # an escaped quote, so a value ending in a backslash cannot be written unambiguously:
+    # refuse it rather than hand over a file that parses to something else.
+    for k, v in values.items():
+        if v.endswith("\\"):
+            raise UsageError(
+                f"{k}: the dotenv format cannot hold a value that ends with a backslash "
+                "(dotenv parsers read it as an escaped quote)",
+                hint="use --format sh, fish or json",
+            )
     return "".join(f"{k}={fish_quote(v)}\n" for k, v in values.items())
 
 
