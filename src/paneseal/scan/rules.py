@@ -119,7 +119,7 @@ DEV_DEFAULTS = frozenset(
 
 def is_placeholder(value: str) -> bool:
     """A reference to a value kept elsewhere, or an obvious stand-in: never a finding."""
-    v = value.strip()
+    v = value.strip().strip("'\"")
     if len(v) < 3:
         return True
     return bool(_REFERENCE.match(v) or _PLACEHOLDER.search(v))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,18 @@ def _value_group(rule: Rule, match: object) -> str | None:
     return None
 
 
+def _implied_name(match: re.Match[str]) -> str | None:
+    """A variable name the text implies: ``--db-password`` -> DB_PASSWORD, a postgres:// URL
+    -> POSTGRES_PASSWORD.  ``migrate`` uses it; None lets it fall back to the rule's name."""
+    groups = match.re.groupindex
+    if "flag" in groups and match.group("flag"):
+        return re.sub(r"[^A-Za-z0-9]+", "_", match.group("flag")).upper()
+    if "scheme" in groups and match.group("scheme"):
+        scheme = re.sub(r"[^A-Za-z0-9]+", "_", match.group("scheme").split("+")[0]).upper()
+        return f"{scheme}_PASSWORD"
+    return None
+
+
 def _hits(text: str, rules: Sequence[Rule]) -> list[_Hit]:
     lower = text.lower()
     hits: list[_Hit] = []
@@ -100,6 +113,8 @@ def _hits(text: str, rules: Sequence[Rule]) -> list[_Hit]:
             )
             if name is not None and not name_is_secretish(name):
                 continue
+            if name is None:
+                name = _implied_name(m)
             severity = rule.severity
             if rule.placeholders:
                 if is_placeholder(value):
