@@ -1,8 +1,8 @@
 """Real tmuxinator projects from ../shared/corpus start under paneseal with the secret in
 every pane.
 
-Each file keeps its structure (windows, window names, layouts, panes, window roots,
-enable_pane_titles...).  Changed, so the test is safe and offline: ``root`` and every window
+Each file keeps its structure (windows, window names, layouts, panes, window roots and
+the other top-level keys).  Changed, so the test is safe and offline: ``root`` and every window
 ``root`` point at a temp dir, a ``secrets:`` block is added (one project-level secret, one
 window-level secret on the first window), every pane/window command becomes a harmless
 ``echo``, and the keys that would run host commands or need files we do not have
