@@ -3,8 +3,10 @@ real three-node raft cluster keeps serving ``paneseal run`` after its active nod
 
 from __future__ import annotations
 
+import http.server
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -119,6 +121,62 @@ def test_black_hole_alone_ends_at_the_deadline_with_a_clear_timeout(
     # the provider's own error (naming the address), not the resolver's generic one
     assert black_hole in str(failure.error)
     assert elapsed < 2.2
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Answers every request with a redirect to ``target`` and records what it saw."""
+
+    target = ""
+    seen: list[dict[str, str]]
+
+    def do_GET(self) -> None:
+        self.seen.append(dict(self.headers))
+        if self.target:
+            self.send_response(307)
+            self.send_header("Location", self.target + self.path)
+        else:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+@pytest.fixture
+def redirector() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """A fake standby that redirects to a second server nobody configured."""
+    stolen: list[dict[str, str]] = []
+    seen: list[dict[str, str]] = []
+    thief = http.server.HTTPServer(("127.0.0.1", 0), type("T", (_Recorder,), {"seen": stolen}))
+    target = f"http://127.0.0.1:{thief.server_address[1]}"
+    standby = http.server.HTTPServer(
+        ("127.0.0.1", 0), type("S", (_Recorder,), {"seen": seen, "target": target})
+    )
+    threads = [threading.Thread(target=srv.serve_forever, daemon=True) for srv in (thief, standby)]
+    for t in threads:
+        t.start()
+    try:
+        yield f"http://127.0.0.1:{standby.server_address[1]}", stolen
+        assert seen, "the redirecting address was never asked"
+    finally:
+        for srv in (thief, standby):
+            srv.shutdown()
+            srv.server_close()
+
+
+def test_standby_redirects_are_not_followed(
+    token_env: Bao, redirector: tuple[str, list[dict[str, str]]]
+) -> None:
+    standby, stolen = redirector
+    res = run({"U": "vault://secret/multi#user"}, {"addresses": [standby, token_env.address]}, 5)
+    assert not res.failures, [f.line() for f in res.failures]
+    res = run({"U": "vault://secret/multi#user"}, {"addresses": [standby]}, 3)
+    (failure,) = res.failures
+    assert f"{standby}: standby redirect to http://127.0.0.1:" in str(failure.error)
+    assert stolen == []  # the token never went to the address nobody configured
 
 
 # ------------------------------------------------------------------------- raft cluster

@@ -302,13 +302,16 @@ class _AllFailed(Exception):
 
 
 class _Refused(Exception):
-    """A definitive answer from a healthy server (403, 404, ...), with the address."""
+    """A definitive answer from a healthy server (403, 404, ...): the library's exception,
+    the address that gave it, and what we were doing (``op``: login, mount, read)."""
 
-    def __init__(self, exc: Exception, address: str, what: str) -> None:
+    def __init__(self, exc: Exception, address: str, what: str, op: str, target: str) -> None:
         super().__init__(what)
         self.exc = exc
         self.address = address
         self.what = what
+        self.op = op
+        self.target = target
 
 
 class _Problem(Exception):
@@ -379,6 +382,7 @@ class _Cluster:
                 verify=config.verify,
                 session=self.session,
                 namespace=config.namespace,
+                allow_redirects=False,
                 timeout=config.request_timeout,
             )
             for address in config.addresses
@@ -409,6 +413,8 @@ class _Cluster:
         path: str,
         *,
         what: str,
+        op: str,
+        target: str = "",
         json: Mapping[str, Any] | None = None,
         params: Mapping[str, str] | None = None,
     ) -> Any:
@@ -432,7 +438,8 @@ class _Cluster:
                 if params:
                     kwargs["params"] = dict(params)
                 try:
-                    self.requests_sent += 1
+                    with self._lock:
+                        self.requests_sent += 1
                     answer = adapter.request(method, path, **kwargs)
                 except hvac.exceptions.VaultError as exc:
                     status = _status_of(exc)
@@ -440,10 +447,19 @@ class _Cluster:
                         attempts.append(_Attempt(address, "server", self._server_reason(exc)))
                         continue
                     self._prefer(address)
-                    raise _Refused(exc, address, what) from None
+                    raise _Refused(exc, address, what, op, target) from None
                 except requests.exceptions.RequestException as exc:
                     kind, reason = _network_reason(exc, timeout)
                     attempts.append(_Attempt(address, kind, reason))
+                    continue
+                status = getattr(answer, "status_code", 200)
+                if 300 <= status < 400:
+                    # a standby pointing at the active node: never follow it (the token
+                    # would go to an address nobody configured), try the next one instead
+                    where = _short(str(answer.headers.get("Location", "?")), 80)
+                    attempts.append(
+                        _Attempt(address, "server", f"standby redirect to {where}, not followed")
+                    )
                     continue
                 self._prefer(address)
                 return answer
@@ -563,13 +579,34 @@ def _translate(exc: BaseException, secrets: Sequence[str]) -> ProviderError:
         inner = exc.exc
         text = _server_text(inner, secrets)
         at = f" at {exc.address}"
-        if exc.what.startswith("login") and isinstance(
+        if exc.op == "login" and isinstance(
             inner, hx.InvalidRequest | hx.Forbidden | hx.Unauthorized | hx.InvalidPath
         ):
             return made(
                 AccessDenied(
                     f"{exc.what} refused{at}" + (f": {text}" if text else ""),
                     hint="check the credentials and the auth mount in [providers.vault]",
+                )
+            )
+        if (
+            exc.op == "mount"
+            and isinstance(inner, hx.Forbidden)
+            and "preflight" in _server_text(inner, ())
+        ):
+            # the token is valid but may touch nothing under that name
+            first = exc.target.split("/", 1)[0] + "/"
+            return made(
+                AccessDenied(
+                    f"no mount {first!r} visible to this token{at}",
+                    hint="check the mount name (bao secrets list) and the token's policy",
+                )
+            )
+        deleted = _deleted_version(inner) if exc.op == "read" else None
+        if deleted:
+            return made(
+                SecretNotFound(
+                    f"{deleted} ({exc.what}{at})",
+                    hint="ask for another ?version=N, or undelete it: bao kv undelete",
                 )
             )
         if isinstance(inner, hx.Forbidden | hx.Unauthorized):
@@ -594,7 +631,7 @@ def _translate(exc: BaseException, secrets: Sequence[str]) -> ProviderError:
             )
         )
     if isinstance(exc, hx.VaultError):  # pragma: no cover - always wrapped by _Cluster
-        return _translate(_Refused(exc, "?", "the request"), secrets)
+        return _translate(_Refused(exc, "?", "the request", "read", ""), secrets)
     return made(
         ProviderUnavailable(
             f"unexpected failure ({exc.__class__.__name__})",
@@ -747,7 +784,7 @@ class VaultProvider:
             user = quote(config.username or "", safe="")
             path = f"/v1/auth/{quote(config.auth_mount)}/login/{user}"
             what = f"login with userpass as {config.username!r} (auth/{config.auth_mount})"
-        answer = cluster.request("POST", path, what=what, json=body)
+        answer = cluster.request("POST", path, what=what, op="login", json=body)
         try:
             token = answer["auth"]["client_token"]
         except (TypeError, KeyError):
@@ -771,21 +808,16 @@ class VaultProvider:
         what = f"looking up the mount of {locator!r}"
         try:
             answer = cluster.request(
-                "GET", f"/v1/sys/internal/ui/mounts/{quote(locator)}", what=what
+                "GET",
+                f"/v1/sys/internal/ui/mounts/{quote(locator)}",
+                what=what,
+                op="mount",
+                target=locator,
             )
         except _Refused as exc:
             if isinstance(exc.exc, hx.InvalidPath):
                 # servers older than the endpoint: the CLI assumes KV v1 at the first segment
                 return _Mount(locator.split("/", 1)[0] + "/", "kv", 1)
-            if isinstance(exc.exc, hx.Forbidden) and "preflight" in _server_text(exc.exc, ()):
-                # the token is valid but may touch nothing under that name
-                first = locator.split("/", 1)[0]
-                raise _Problem(
-                    AccessDenied(
-                        f"no mount {first + '/'!r} visible to this token at {exc.address}",
-                        hint="check the mount name (bao secrets list) and the token's policy",
-                    )
-                ) from None
             raise
         data = answer.get("data") if isinstance(answer, dict) else None
         if not isinstance(data, dict) or not isinstance(data.get("path"), str):
@@ -838,18 +870,9 @@ class VaultProvider:
                 )
             api_path = f"{mount.path}{rest}"
         what = f"reading {api_path}" + (f" version {version}" if version else "")
-        try:
-            answer = cluster.request("GET", f"/v1/{quote(api_path)}", what=what, params=params)
-        except _Refused as exc:
-            deleted = _deleted_version(exc.exc)
-            if deleted:
-                raise _Problem(
-                    SecretNotFound(
-                        f"{deleted} ({what} at {exc.address})",
-                        hint="ask for another ?version=N, or undelete it: bao kv undelete",
-                    )
-                ) from None
-            raise
+        answer = cluster.request(
+            "GET", f"/v1/{quote(api_path)}", what=what, op="read", target=api_path, params=params
+        )
         if not isinstance(answer, dict) or not isinstance(answer.get("data"), dict):
             raise _Problem(ProviderUnavailable(f"unexpected answer {what}"))
         data = answer["data"]
