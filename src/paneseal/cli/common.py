@@ -42,15 +42,15 @@ def secret_options(f: F) -> F:
 
 
 def load(project_name: str | None, project_path: str | None) -> Project | None:
+    if project_name is None and project_path is None:
+        return None  # no project: --secret alone never pays for importing YAML
     from paneseal.config import load_project
 
-    if project_name is None and project_path is None:
-        return None
     return load_project(project_name, path=project_path)
 
 
 def parse_extra(items: Sequence[str]) -> list[Request]:
-    from paneseal.config import parse_ref_text, validate_name
+    from paneseal.names import parse_ref_text, validate_name
     from paneseal.resolve import Request
 
     out: list[Request] = []

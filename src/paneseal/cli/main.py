@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 from typing import Any
 
@@ -63,6 +62,8 @@ def _available(module: str) -> bool:
 def cli(verbose: int) -> None:
     """Deliver secrets to tmuxinator panes by reference, and nowhere else."""
     if verbose:
+        import logging  # only when asked: start-up cost matters in every pane
+
         logging.basicConfig(
             level=logging.DEBUG if verbose > 1 else logging.INFO,
             format="paneseal: %(levelname)s: %(message)s",
