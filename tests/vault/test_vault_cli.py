@@ -109,3 +109,32 @@ def test_remote_http_address_is_a_config_error(home: Home, bao: Bao) -> None:
     assert r.returncode == 3, err
     assert "refusing plain http:// to vault.example.com" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_project_overrides_the_configured_addresses(home: Home, bao: Bao) -> None:
+    from vault.openbao import dead_address
+
+    config = home.config / "paneseal" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f'[providers.vault]\naddresses = ["{dead_address()}"]\ntimeout = 4\n')
+    (home.tmuxinator / "shop.yml").write_text(
+        "name: shop\nroot: ~/\n"
+        "secrets:\n  DB_USER: vault://secret/multi#user\n"
+        "windows:\n  - editor: vim\n"
+        "paneseal:\n  providers:\n"
+        f"    vault: {{addresses: ['{dead_address()}', '{bao.address}']}}\n"
+    )
+    env = home.env()
+    env["VAULT_TOKEN"] = bao.root_token
+    code = "import os, sys; sys.stdout.write(os.environ['DB_USER'])"
+    r = run_paneseal("run", "--project", "shop", "--", sys.executable, "-c", code, env=env)
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout.decode() == bao.values["user"]
+    # and without the override the configured (dead) address is all there is
+    (home.tmuxinator / "shop.yml").write_text(
+        "name: shop\nroot: ~/\nsecrets:\n  DB_USER: vault://secret/multi#user\n"
+        "windows:\n  - editor: vim\n"
+    )
+    r = run_paneseal("run", "--project", "shop", "--", "true", env=env)
+    assert r.returncode == 5
+    assert "connection refused" in r.stderr.decode()
