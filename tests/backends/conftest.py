@@ -136,17 +136,19 @@ class Moto:
         )
 
 
-def start_moto(log: Path, extra_env: dict[str, str] | None = None) -> Moto:
+def start_moto(
+    log: Path, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+) -> Moto:
     env = dict(os.environ)
     env.update(extra_env or {})
     fh = log.open("wb")
     proc = subprocess.Popen(
-        ["moto_server", "-H", "127.0.0.1", "-p", "0"], stdout=fh, stderr=fh, env=env
+        ["moto_server", "-H", "127.0.0.1", "-p", "0", *args], stdout=fh, stderr=fh, env=env
     )
     fh.close()
 
     def url() -> str | None:
-        m = re.search(r"Running on (http://127\.0\.0\.1:\d+)", log.read_text(errors="replace"))
+        m = re.search(r"Running on (https?://127\.0\.0\.1:\d+)", log.read_text(errors="replace"))
         if proc.poll() is not None:
             raise AssertionError("moto_server exited: " + log.read_text(errors="replace"))
         return m.group(1) if m else None

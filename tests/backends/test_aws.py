@@ -23,6 +23,7 @@ from paneseal.errors import (
     ProviderTimeout,
     ProviderUnavailable,
     SecretNotFound,
+    TLSError,
 )
 from paneseal.providers.aws import ParameterStoreProvider, SecretsManagerProvider, parameter_name
 from paneseal.providers.base import ProviderContext
@@ -337,3 +338,24 @@ def test_sdk_is_not_imported_by_the_module() -> None:
         [sys.executable, "-c", code], capture_output=True, check=True, env=dict(os.environ)
     )
     assert out.stdout.strip() == b"False"
+
+
+def test_untrusted_certificate_is_a_tls_error(
+    home: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto over HTTPS with a self-signed certificate: verification fails, clearly."""
+    from backends.conftest import _stop, start_moto
+
+    tmp = Path(tempfile.mkdtemp(prefix="mt", dir="/tmp"))
+    server = start_moto(tmp / "moto.log", args=("--ssl",))
+    try:
+        assert server.url.startswith("https://")
+        for key, value in server.env().items():
+            monkeypatch.setenv(key, value)
+        res = resolve_refs("aws-sm://a", "ssm://b", settings={"aws-sm": {"max_attempts": 1}})
+        for failure in res.failures:
+            assert isinstance(failure.error, TLSError), failure.line()
+            assert "TLS verification failed" in str(failure.error)
+            assert "AWS_CA_BUNDLE" in str(failure.error)
+    finally:
+        _stop(server.proc)
