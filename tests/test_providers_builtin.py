@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,13 @@ def test_exec_config_dir_before_path(
 def test_exec_validate(bad: str) -> None:
     with pytest.raises(ReferenceSyntaxError, match="exec://PROGRAM/LOCATOR"):
         ExecProvider(ProviderContext()).validate(ref(bad))
+
+
+def test_exec_batch_shares_one_deadline(home: Home) -> None:
+    """Ten hanging programs, eight at a time: all are killed within the one time budget."""
+    _program(home, "hangs", "exec sleep 20\n")
+    refs = [ref(f"exec://hangs/{i}") for i in range(10)]
+    t0 = time.monotonic()
+    got = ExecProvider(ProviderContext(timeout=1.0)).fetch_many(refs)
+    assert time.monotonic() - t0 < 1.5
+    assert all(isinstance(got[r], ProviderTimeout) for r in refs)

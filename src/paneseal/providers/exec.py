@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,6 +41,7 @@ class ExecProvider:
     def __init__(self, context: ProviderContext) -> None:
         self.context = context
         self.timeout = max(0.1, context.timeout - 0.2)
+        self._deadline = time.monotonic() + self.timeout
 
     def validate(self, ref: SecretRef) -> None:
         program, sep, locator = ref.locator.partition("/")
@@ -56,6 +58,9 @@ class ExecProvider:
         return shutil.which(program)
 
     def fetch_many(self, refs: Sequence[SecretRef]) -> Mapping[SecretRef, Fetched | ProviderError]:
+        # one deadline for the whole batch: a program queued behind 8 slow ones must still
+        # be killed before the resolver gives up, or it would outlive paneseal
+        self._deadline = time.monotonic() + self.timeout
         if len(refs) == 1:
             return {refs[0]: self._one(refs[0])}
         with ThreadPoolExecutor(max_workers=min(8, len(refs))) as pool:
@@ -81,7 +86,7 @@ class ExecProvider:
         except OSError as exc:
             return ProviderUnavailable(f"cannot run {program}: {exc.strerror}")
         try:
-            out, err = proc.communicate(timeout=self.timeout)
+            out, err = proc.communicate(timeout=max(0.05, self._deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             return ProviderTimeout(
