@@ -6,6 +6,8 @@ import itertools
 import json
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -299,3 +301,54 @@ def test_events_per_outcome() -> None:
         ("delivered", "OK", "window", 1)
     ]
     assert delivered[0].duration == 0.0125
+
+
+HMAC_CASES = [
+    # RFC 4231 test cases 1, 2 and 6 (key longer than the block)
+    (
+        b"\x0b" * 20,
+        b"Hi There",
+        "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+    ),
+    (
+        b"Jefe",
+        b"what do ya want for nothing?",
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+    ),
+    (
+        b"\xaa" * 131,
+        b"Test Using Larger Than Block-Size Key - Hash Key First",
+        "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "msg", "want"), HMAC_CASES, ids=["rfc4231-1", "rfc4231-2", "rfc4231-6"]
+)
+def test_hmac_sha256_known_answers(key: bytes, msg: bytes, want: str) -> None:
+    assert chain.hmac_sha256(key, msg) == want
+
+
+def test_hmac_sha256_agrees_with_the_standard_library() -> None:
+    import hashlib
+    import hmac
+
+    for n in (0, 1, 31, 32, 64, 65, 200):
+        key, msg = os.urandom(n), os.urandom(n * 3 + 1)
+        assert chain.hmac_sha256(key, msg) == hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+def test_a_run_does_not_load_openssl_hashing(home: Home) -> None:
+    """The writer's speed depends on it (bench/bench_audit.py)."""
+    code = (
+        "import sys\n"
+        "from paneseal import audit\n"
+        "audit.record_events(audit.AccessContext('run'), "
+        "[audit.Entry('delivered', 'A', 'store://a', 'store')])\n"
+        "print('_hashlib' in sys.modules)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == b"False"
+    assert read.verify().records == 1

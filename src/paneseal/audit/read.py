@@ -11,7 +11,6 @@ the first bad line and names it as ``file:line``.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -157,7 +156,7 @@ def _check_line(
         return f"record lacks field(s) {', '.join(missing)}", rec
     if chain.record_hash(rec) != rec["hash"]:
         return f"record #{rec['seq']} was altered: its content does not match its hash", rec
-    if not hmac.compare_digest(chain.mac(key, str(rec["hash"])), str(rec["mac"])):
+    if not chain.same(chain.mac(key, str(rec["hash"])), str(rec["mac"])):
         return (
             f"record #{rec['seq']} has a MAC that does not verify: forged, or written "
             "with another key",
