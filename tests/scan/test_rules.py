@@ -31,6 +31,12 @@ POSITIVE: list[tuple[str, str, str | None, str]] = [
         "aws-secret-access-key",
         rnd(30) + "/" + rnd(9),
     ),
+    (
+        "aws-secret-configure",
+        "aws configure set aws_secret_access_key {v}",
+        "aws-secret-access-key",
+        rnd(40),
+    ),
     ("github-classic", "git clone https://{v}@github.com/o/r", "github-token", "ghp_" + rnd(36)),
     ("github-app", "GH={v} gh pr list", "github-token", "ghs_" + rnd(36)),
     (

@@ -207,7 +207,8 @@ RULES: tuple[Rule, ...] = (
         "aws-secret-access-key",
         "AWS secret access key",
         HIGH,
-        r"(?i:aws_?secret_?(?:access_?)?key|secret_?access_?key)[\"']?\s*[=:]\s*[\"']?"
+        r"(?i:aws_?secret_?(?:access_?)?key|secret_?access_?key)[\"']?(?:[ \t]*[=:][ \t]*|[ \t]+)"
+        r"[\"']?"
         r"(?P<v>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
         ("secret_access_key", "secretaccesskey", "aws_secret", "awssecret", "secret_key"),
         "AWS_SECRET_ACCESS_KEY",

@@ -95,36 +95,75 @@ def _implied_name(match: re.Match[str]) -> str | None:
     return None
 
 
+def _regions(text: str, lower: str, keywords: Sequence[str]) -> list[tuple[int, int]]:
+    """The lines holding a keyword, merged into (start, end) ranges: the prefilter.
+
+    Whole-file keyword tests pass almost every real project (its template comments say
+    "Pass command line options", "token", "key" ...); testing per line lets each regular
+    expression run over a few lines instead of the whole file.
+    """
+    starts: set[int] = set()
+    for kw in keywords:
+        i = lower.find(kw)
+        while i != -1:
+            start = lower.rfind("\n", 0, i) + 1
+            end = lower.find("\n", i)
+            end = len(lower) if end == -1 else end
+            starts.add(start)
+            i = lower.find(kw, end)
+    regions: list[tuple[int, int]] = []
+    for start in sorted(starts):
+        end = lower.find("\n", start)
+        end = len(lower) if end == -1 else end
+        if regions and regions[-1][1] + 1 >= start:
+            regions[-1] = (regions[-1][0], end)
+        else:
+            regions.append((start, end))
+    return regions
+
+
 def _hits(text: str, rules: Sequence[Rule]) -> list[_Hit]:
     lower = text.lower()
+    per_line = len(lower) == len(text)  # lower() may change the length of rare characters
     hits: list[_Hit] = []
     for priority, rule in enumerate(rules):
-        if rule.keywords and not any(k in lower for k in rule.keywords):
-            continue
-        for m in rule.regex.finditer(text):
-            group = _value_group(rule, m)
-            if group is None:
+        if not rule.keywords:
+            regions = [(0, len(text))]
+        elif rule.multiline or not per_line:
+            if not any(k in lower for k in rule.keywords):
                 continue
-            value = m.group(group)
-            if not value:
-                continue
-            name = next(
-                (m.group(g) for g in _NAME_GROUPS if g in m.re.groupindex and m.group(g)), None
-            )
-            if name is not None and not name_is_secretish(name):
-                continue
-            if name is None:
-                name = _implied_name(m)
-            severity = rule.severity
-            if rule.placeholders:
-                if is_placeholder(value):
-                    continue
-                if is_dev_default(value):
-                    severity = LOW
-            if rule.check is not None and not rule.check(value):
-                continue
-            hits.append(_Hit(m.start(group), m.end(group), priority, rule, severity, name))
+            regions = [(0, len(text))]
+        else:
+            regions = _regions(text, lower, rule.keywords)
+        for start, end in regions:
+            for m in rule.regex.finditer(text, start, end):
+                hit = _hit(rule, m, priority)
+                if hit is not None:
+                    hits.append(hit)
     return hits
+
+
+def _hit(rule: Rule, m: re.Match[str], priority: int) -> _Hit | None:
+    group = _value_group(rule, m)
+    if group is None:
+        return None
+    value = m.group(group)
+    if not value:
+        return None
+    name = next((m.group(g) for g in _NAME_GROUPS if g in m.re.groupindex and m.group(g)), None)
+    if name is not None and not name_is_secretish(name):
+        return None
+    if name is None:
+        name = _implied_name(m)
+    severity = rule.severity
+    if rule.placeholders:
+        if is_placeholder(value):
+            return None
+        if is_dev_default(value):
+            severity = LOW
+    if rule.check is not None and not rule.check(value):
+        return None
+    return _Hit(m.start(group), m.end(group), priority, rule, severity, name)
 
 
 def _no_overlaps(hits: list[_Hit]) -> list[_Hit]:
