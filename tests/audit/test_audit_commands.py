@@ -164,6 +164,11 @@ def test_canary_never_in_log_log_output_or_review(home: Home, store: Put) -> Non
     # a project with a value pasted where a reference belongs: review must not print it
     pasted = canary("PASTED")
     (home.tmuxinator / "leaky.yml").write_text(f"name: leaky\nsecrets:\n  TOKEN: {pasted}\n")
+    # a project that still hard-codes a password: review counts it through the scanner
+    hard = canary("HARD")
+    (home.tmuxinator / "hard.yml").write_text(
+        f"name: hard\nroot: ~/\nwindows:\n  - db: PGPASSWORD={hard} psql -h db\n"
+    )
     sink = tempfile.mkdtemp(prefix="sl", dir="/tmp")
     sock_path = str(Path(sink) / "log")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -217,12 +222,16 @@ def test_canary_never_in_log_log_output_or_review(home: Home, store: Put) -> Non
     for what, r in outputs.items():
         assert r.returncode == 0, (what, r.stderr)
         assert b"DB_PASSWORD" in r.stdout or what == "log verify", what
-        for needle in (value.encode(), pasted.encode()):
+        for needle in (value.encode(), pasted.encode(), hard.encode()):
             assert needle not in r.stdout and needle not in r.stderr, what
     assert files_containing(home.state, value.encode()) == []
     # the config dir holds the key and the settings, never a value
     assert files_containing(home.config, value.encode()) == []
     assert b"leaky" in outputs["review"].stdout and b"unreadable" in outputs["review"].stdout
+    projects = {p["name"]: p for p in json.loads(outputs["review --json"].stdout)["projects"]}
+    assert projects["hard"]["hardcoded"] == 1, projects["hard"]
+    assert projects["hard"]["rules"] == ["pgpassword"]
+    assert projects["shop"]["hardcoded"] == 0
 
 
 def _seed_log(home: Home, store: Put) -> Path:

@@ -42,6 +42,7 @@ class ProjectReview:
     problem: str | None = None
     hardcoded: int | None = None  # None: the scanner could not say
     scanner: str = "not available"
+    rules: list[str] = field(default_factory=list)  # rule names of the findings, no values
 
 
 @dataclass
@@ -81,42 +82,40 @@ def _iso(dt: datetime) -> str:
 
 
 class _Scanner:
-    """Adapter to ``paneseal.scan`` whatever shape it has; counts findings, never values."""
+    """Adapter to ``paneseal.scan``: counts findings and names their rules, never values.
 
-    NAMES = ("scan_file", "scan_path", "scan_project")
+    Imported lazily and guarded: a missing or half-written scanner gives "not available"
+    for that column, and the rest of the review stands.
+    """
 
     def __init__(self) -> None:
         self.fn: Any = None
         self.why = "not available"
+        # only counts leave this class, so a throw-away salt avoids writing the scanner's
+        # persistent salt file as a side effect of a review
+        self.salt = os.urandom(16)
         try:
             import importlib
 
-            for module in ("paneseal.scan", "paneseal.scan.scanner"):
-                try:
-                    mod = importlib.import_module(module)
-                except ImportError:
-                    continue
-                for name in self.NAMES:
-                    fn = getattr(mod, name, None)
-                    if callable(fn):
-                        self.fn = fn
-                        self.why = "ok"
-                        return
+            mod = importlib.import_module("paneseal.scan")
+            fn = getattr(mod, "scan_file", None)
+            if callable(fn):
+                self.fn = fn
+                self.why = "ok"
+        except ImportError:
+            pass
         except Exception as exc:  # a half-written scanner must not break the review
             self.why = f"not available ({exc.__class__.__name__})"
 
-    def count(self, path: Path) -> tuple[int | None, str]:
+    def count(self, path: Path) -> tuple[int | None, str, list[str]]:
         if self.fn is None:
-            return None, self.why
+            return None, self.why, []
         try:
-            findings = self.fn(path)
-            if hasattr(findings, "findings"):
-                findings = findings.findings
-            return len(list(findings)), "ok"
-        except PanesealError as exc:
-            return None, f"error: {exc.__class__.__name__}"
+            findings = list(self.fn(path, self.salt))
         except Exception as exc:  # the review still reports everything else
-            return None, f"error: {exc.__class__.__name__}"
+            return None, f"error ({exc.__class__.__name__})", []
+        rules = sorted({str(getattr(f, "rule", "?")) for f in findings})
+        return len(findings), "ok", rules
 
 
 def _status(use: SecretUse, days: int) -> str:
@@ -164,7 +163,7 @@ def build(
                 use.declared = True
                 pr.declared += 1
         if scanner is not None:
-            pr.hardcoded, pr.scanner = scanner.count(path)
+            pr.hardcoded, pr.scanner, pr.rules = scanner.count(path)
         review.projects.append(pr)
 
     from paneseal.audit.read import parse_ts

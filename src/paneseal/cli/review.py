@@ -88,7 +88,9 @@ def command(days: int, as_json: bool) -> int:
         elif p.hardcoded is None:
             hard = f"scanner {p.scanner}"
         else:
-            hard = str(p.hardcoded) + (" (run 'paneseal scan')" if p.hardcoded else "")
+            hard = str(p.hardcoded)
+            if p.hardcoded:
+                hard += f" ({', '.join(p.rules)}; run 'paneseal scan {p.file}')"
         prows.append((p.name, p.file, str(p.declared), hard))
     if len(prows) == 1:
         click.echo("no tmuxinator projects found")
