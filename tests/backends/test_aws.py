@@ -32,6 +32,7 @@ from paneseal.resolve import Request, Resolution, resolve
 
 if TYPE_CHECKING:
     from backends.conftest import Moto
+    from conftest import Home
 
 
 def resolve_refs(
@@ -359,3 +360,31 @@ def test_untrusted_certificate_is_a_tls_error(
             assert "AWS_CA_BUNDLE" in str(failure.error)
     finally:
         _stop(server.proc)
+
+
+def test_aws_profile_is_honoured(moto: Moto, home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Credentials and region from a named profile (AWS_PROFILE), none in the environment."""
+    creds = home.root / ".aws"
+    creds.mkdir()
+    (creds / "credentials").write_text(
+        "[reader]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
+    (creds / "config").write_text("[profile reader]\nregion = eu-central-1\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(creds / "config"))
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(var)
+    value = canary()
+    moto.client("secretsmanager", region="eu-central-1").create_secret(
+        Name="prof", SecretString=value
+    )
+    monkeypatch.setenv("AWS_PROFILE", "reader")
+    assert values(resolve_refs("aws-sm://prof")) == [value]
+    monkeypatch.setenv("AWS_PROFILE", "nobody")
+    (failure,) = resolve_refs("aws-sm://prof").failures
+    assert isinstance(failure.error, ProviderUnavailable)
+    assert "AWS profile not found" in str(failure.error)
+    monkeypatch.delenv("AWS_PROFILE")
+    assert values(resolve_refs("aws-sm://prof", settings={"aws-sm": {"profile": "reader"}})) == [
+        value
+    ]
