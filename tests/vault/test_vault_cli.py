@@ -29,9 +29,13 @@ def env_for(home: Home, bao: Bao, token: str) -> dict[str, str]:
     return env
 
 
-def test_run_delivers_the_value_only_to_the_child(home: Home, bao: Bao) -> None:
+@pytest.mark.parametrize("transport", ["plain", "tls"])
+def test_run_delivers_the_value_only_to_the_child(home: Home, bao: Bao, transport: str) -> None:
     value = bao.values["password"]
     token = bao.root_token
+    env = env_for(home, bao, token)
+    if transport == "tls":
+        env.update(VAULT_ADDR=bao.tls_address, VAULT_CACERT=bao.ca_cert)
     argv = paneseal_argv("-vv", "run", "--secret", "DB_PASSWORD=vault://secret/multi#password")
     argv += ["--", sys.executable, "-c", CHILD]
     with subprocess.Popen(
@@ -39,7 +43,7 @@ def test_run_delivers_the_value_only_to_the_child(home: Home, bao: Bao) -> None:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=env_for(home, bao, token),
+        env=env,
     ) as proc:
         assert proc.stdin is not None and proc.stdout is not None
         try:

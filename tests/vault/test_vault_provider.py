@@ -47,9 +47,20 @@ def only_error(resolution: Resolution) -> ProviderError:
     return failure.error
 
 
+@pytest.fixture(params=["plain", "tls"])
+def addr(
+    request: pytest.FixtureRequest, home: Home, bao: Bao, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """The same server over its loopback http:// listener and over TLS with the test CA."""
+    if request.param == "tls":
+        monkeypatch.setenv("VAULT_CACERT", bao.ca_cert)
+        return bao.tls_address
+    return bao.address
+
+
 @pytest.fixture
-def root_env(home: Home, bao: Bao, monkeypatch: pytest.MonkeyPatch) -> Bao:
-    monkeypatch.setenv("VAULT_ADDR", bao.address)
+def root_env(addr: str, bao: Bao, monkeypatch: pytest.MonkeyPatch) -> Bao:
+    monkeypatch.setenv("VAULT_ADDR", addr)
     monkeypatch.setenv("VAULT_TOKEN", bao.root_token)
     return bao
 
@@ -143,9 +154,9 @@ def test_clear_not_found_errors(
 
 
 def test_403_is_access_denied_without_the_token(
-    home: Home, bao: Bao, monkeypatch: pytest.MonkeyPatch
+    home: Home, addr: str, bao: Bao, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("VAULT_ADDR", bao.address)
+    monkeypatch.setenv("VAULT_ADDR", addr)
     monkeypatch.setenv("VAULT_TOKEN", bao.reader_token)
     res = run({"OK": "vault://secret/multi#user", "NO": "vault://secret/other#value"})
     assert res.values()["OK"].reveal() == bao.values["user"]  # the token works where allowed
@@ -156,9 +167,11 @@ def test_403_is_access_denied_without_the_token(
     assert bao.reader_token not in str(err) and bao.reader_token not in repr(err)
 
 
-def test_bad_token_is_access_denied(home: Home, bao: Bao, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_token_is_access_denied(
+    home: Home, addr: str, bao: Bao, monkeypatch: pytest.MonkeyPatch
+) -> None:
     token = canary("BADTOKEN")
-    monkeypatch.setenv("VAULT_ADDR", bao.address)
+    monkeypatch.setenv("VAULT_ADDR", addr)
     monkeypatch.setenv("VAULT_TOKEN", token)
     err = only_error(run({"X": "vault://secret/multi#user"}))
     assert isinstance(err, AccessDenied)
@@ -174,8 +187,10 @@ def test_no_token_anywhere_says_how_to_log_in(
     assert "no Vault token" in str(err) and "bao login" in str(err)
 
 
-def test_token_from_vault_token_file(home: Home, bao: Bao, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VAULT_ADDR", bao.address)
+def test_token_from_vault_token_file(
+    home: Home, addr: str, bao: Bao, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VAULT_ADDR", addr)
     (home.root / ".vault-token").write_text(bao.reader_token + "\n")
     assert values(run({"X": "vault://secret/multi#user"})) == {"X": bao.values["user"]}
 
@@ -186,20 +201,20 @@ def test_bao_variables_are_honoured(home: Home, bao: Bao, monkeypatch: pytest.Mo
     assert values(run({"X": "vault://secret/multi#user"})) == {"X": bao.values["user"]}
 
 
-def test_approle_login(home: Home, bao: Bao, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_approle_login(home: Home, addr: str, bao: Bao, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VAULT_SECRET_ID", bao.secret_id)
-    settings = {"addresses": [bao.address], "auth": "approle", "role_id": bao.role_id}
+    settings = {"addresses": [addr], "auth": "approle", "role_id": bao.role_id}
     assert values(run({"X": "vault://secret/multi#password"}, settings)) == {
         "X": bao.values["password"]
     }
 
 
-def test_approle_secret_id_from_a_file(home: Home, bao: Bao) -> None:
+def test_approle_secret_id_from_a_file(home: Home, addr: str, bao: Bao) -> None:
     sid = home.root / "sid"
     sid.write_text(bao.secret_id + "\n")
     sid.chmod(0o600)
     settings = {
-        "addresses": [bao.address],
+        "addresses": [addr],
         "auth": "approle",
         "role_id": bao.role_id,
         "secret_id_file": str(sid),
@@ -208,11 +223,11 @@ def test_approle_secret_id_from_a_file(home: Home, bao: Bao) -> None:
 
 
 def test_approle_wrong_secret_id_never_echoed(
-    home: Home, bao: Bao, monkeypatch: pytest.MonkeyPatch
+    home: Home, addr: str, bao: Bao, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wrong = canary("SECRETID")
     monkeypatch.setenv("VAULT_SECRET_ID", wrong)
-    settings = {"addresses": [bao.address], "auth": "approle", "role_id": bao.role_id}
+    settings = {"addresses": [addr], "auth": "approle", "role_id": bao.role_id}
     err = only_error(run({"X": "vault://secret/multi#user"}, settings))
     assert isinstance(err, AccessDenied)
     assert "login with AppRole (auth/approle) refused" in str(err)
@@ -220,19 +235,19 @@ def test_approle_wrong_secret_id_never_echoed(
 
 
 def test_userpass_login_password_from_env(
-    home: Home, bao: Bao, monkeypatch: pytest.MonkeyPatch
+    home: Home, addr: str, bao: Bao, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("VAULT_PASSWORD", bao.password)
-    settings = {"addresses": [bao.address], "auth": "userpass", "username": bao.username}
+    settings = {"addresses": [addr], "auth": "userpass", "username": bao.username}
     assert values(run({"X": "vault://secret/multi#host"}, settings)) == {"X": bao.values["host"]}
 
 
-def test_userpass_wrong_password(home: Home, bao: Bao, tmp_path: Path) -> None:
+def test_userpass_wrong_password(home: Home, addr: str, bao: Bao, tmp_path: Path) -> None:
     wrong = canary("WRONGPW")
     pw = home.root / "pw"
     pw.write_text(wrong)
     settings = {
-        "addresses": [bao.address],
+        "addresses": [addr],
         "auth": "userpass",
         "username": bao.username,
         "password_file": str(pw),
@@ -259,20 +274,27 @@ def test_namespace_from_settings(root_env: Bao) -> None:
 # ----------------------------------------------------------------------------------- TLS
 
 
-def test_tls_with_the_test_ca(root_env: Bao) -> None:
-    settings = {"addresses": [root_env.tls_address], "ca_cert": root_env.ca_cert}
+@pytest.fixture
+def tls_env(home: Home, bao: Bao, monkeypatch: pytest.MonkeyPatch) -> Bao:
+    """A token but no CA setting at all: each TLS test says which CA (if any) to trust."""
+    monkeypatch.setenv("VAULT_TOKEN", bao.root_token)
+    return bao
+
+
+def test_tls_with_the_test_ca(tls_env: Bao) -> None:
+    settings = {"addresses": [tls_env.tls_address], "ca_cert": tls_env.ca_cert}
     got = values(run({"X": "vault://secret/tls#value"}, settings))
-    assert got == {"X": root_env.values["tls"]}
+    assert got == {"X": tls_env.values["tls"]}
 
 
-def test_tls_ca_from_vault_cacert(root_env: Bao, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VAULT_ADDR", root_env.tls_address)
-    monkeypatch.setenv("VAULT_CACERT", root_env.ca_cert)
-    assert values(run({"X": "vault://secret/tls#value"})) == {"X": root_env.values["tls"]}
+def test_tls_ca_from_vault_cacert(tls_env: Bao, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VAULT_ADDR", tls_env.tls_address)
+    monkeypatch.setenv("VAULT_CACERT", tls_env.ca_cert)
+    assert values(run({"X": "vault://secret/tls#value"})) == {"X": tls_env.values["tls"]}
 
 
 def test_tls_ca_directory_from_vault_capath(
-    root_env: Bao, monkeypatch: pytest.MonkeyPatch, home: Home
+    tls_env: Bao, monkeypatch: pytest.MonkeyPatch, home: Home
 ) -> None:
     import shutil
     import subprocess
@@ -281,30 +303,30 @@ def test_tls_ca_directory_from_vault_capath(
         pytest.skip("needs the openssl command to hash the CA directory (c_rehash layout)")
     capath = home.root / "cas"
     capath.mkdir()
-    shutil.copy(root_env.ca_cert, capath / "ca.pem")
+    shutil.copy(tls_env.ca_cert, capath / "ca.pem")
     subprocess.run(["openssl", "rehash", str(capath)], check=True, capture_output=True)
-    monkeypatch.setenv("VAULT_ADDR", root_env.tls_address)
+    monkeypatch.setenv("VAULT_ADDR", tls_env.tls_address)
     monkeypatch.setenv("VAULT_CAPATH", str(capath))
-    assert values(run({"X": "vault://secret/tls#value"})) == {"X": root_env.values["tls"]}
+    assert values(run({"X": "vault://secret/tls#value"})) == {"X": tls_env.values["tls"]}
 
 
 @pytest.mark.parametrize("which", ["wrong-ca", "system-ca"], ids=["wrong-ca", "system-ca"])
-def test_tls_refused_without_the_right_ca(root_env: Bao, home: Home, which: str) -> None:
+def test_tls_refused_without_the_right_ca(tls_env: Bao, home: Home, which: str) -> None:
     from vault.openbao import make_ca
 
-    settings: dict[str, Any] = {"addresses": [root_env.tls_address]}
+    settings: dict[str, Any] = {"addresses": [tls_env.tls_address]}
     if which == "wrong-ca":
         _, _, other = make_ca(str(home.root), "another CA")
         settings["ca_cert"] = other
     err = only_error(run({"X": "vault://secret/tls#value"}, settings))
     assert isinstance(err, TLSError)
-    assert "certificate" in str(err) and root_env.tls_address in str(err)
-    assert root_env.values["tls"] not in str(err) and root_env.root_token not in str(err)
+    assert "certificate" in str(err) and tls_env.tls_address in str(err)
+    assert tls_env.values["tls"] not in str(err) and tls_env.root_token not in str(err)
 
 
-def test_vault_skip_verify_is_ignored(root_env: Bao, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vault_skip_verify_is_ignored(tls_env: Bao, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VAULT_SKIP_VERIFY", "1")
-    err = only_error(run({"X": "vault://secret/tls#value"}, {"addresses": [root_env.tls_address]}))
+    err = only_error(run({"X": "vault://secret/tls#value"}, {"addresses": [tls_env.tls_address]}))
     assert isinstance(err, TLSError)
 
 
