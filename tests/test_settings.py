@@ -73,6 +73,11 @@ def test_project_overrides(tmp_path: Path) -> None:
     path.write_text("name: p\npaneseal:\n  other: 1\n")
     with pytest.raises(ConfigError, match="may only hold providers"):
         parse_project(path)
-    path.write_text("name: p\npaneseal:\n  providers:\n    exec: {timeout: 0}\n")
-    with pytest.raises(ConfigError, match=r"paneseal\.providers\.exec\.timeout"):
+    path.write_text("name: p\npaneseal:\n  providers:\n    x: {}\n    exec:\n      timeout: 0\n")
+    with pytest.raises(ConfigError, match=r"paneseal\.providers\.exec\.timeout") as info:
         parse_project(path)
+    assert str(info.value).startswith(f"{path}:6: paneseal.providers.exec.timeout: ")
+    path.write_text("name: p\npaneseal:\n  providers:\n    exec: 3\n")
+    with pytest.raises(ConfigError, match="expected a table of settings") as info:
+        parse_project(path)
+    assert str(info.value).startswith(f"{path}:4: paneseal.providers.exec: ")

@@ -341,7 +341,34 @@ def _provider_overrides(node: yaml.Node, reader: _Reader) -> dict[str, dict[str,
             reader.loc(node, "paneseal"),
             hint="paneseal: {providers: {vault: {timeout: 3}}}",
         )
-    return validate_provider_tables(data.get("providers", {}), reader.file, "paneseal.providers")
+    try:
+        return validate_provider_tables(
+            data.get("providers", {}), reader.file, "paneseal.providers"
+        )
+    except ConfigError as exc:
+        if exc.location is None or exc.location.line is not None:
+            raise
+        # settings validation works on plain data: find the line of the key it names
+        line = _line_of(node, exc.location.key_path.split(".")[1:])
+        raise ConfigError(
+            exc.what, Location(reader.file, line, exc.location.key_path), hint=exc.hint
+        ) from None
+
+
+def _line_of(node: yaml.Node, keys: list[str]) -> int | None:
+    """1-based line of the key at the end of ``keys`` inside ``node``, or of the deepest
+    key found on the way."""
+    line = _mark_line(node.start_mark)
+    for key in keys:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        for k, v in node.value:
+            if getattr(k, "value", None) == key:
+                line, node = _mark_line(k.start_mark), v
+                break
+        else:
+            break
+    return line
 
 
 def _yaml_problem(exc: yaml.YAMLError, text: str) -> tuple[str, int | None]:
