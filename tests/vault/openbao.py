@@ -266,8 +266,25 @@ def _spawn(
     return proc, log
 
 
+class _PortTaken(RuntimeError):
+    """The server died at start-up: most likely another process took a chosen port."""
+
+
 def start_dev(token: str, *, tls: bool = False, audit: bool = False) -> Server:
-    """A dev server on a loopback port; with ``tls`` also an HTTPS listener (test CA)."""
+    """A dev server on a loopback port; with ``tls`` also an HTTPS listener (test CA).
+
+    Ports are picked before the server binds them, so another test may win the race: the
+    start is retried with fresh ports a few times."""
+    for attempt in range(3):
+        try:
+            return _start_dev(token, tls=tls, audit=audit)
+        except _PortTaken:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_dev(token: str, *, tls: bool, audit: bool) -> Server:
     workdir = Path(tempfile.mkdtemp(prefix="bao", dir="/tmp"))
     used: set[int] = set()
     port = free_port(used)
@@ -304,7 +321,7 @@ def start_dev(token: str, *, tls: bool = False, audit: bool = False) -> Server:
     try:
         _wait(lambda: not server.alive() or server.health()[0] == 200, START_TIMEOUT, "bao -dev")
         if not server.alive():
-            raise RuntimeError(f"bao -dev exited: {log.read_text()[-2000:]}")
+            raise _PortTaken(f"bao -dev exited: {log.read_text()[-2000:]}")
         if audit:
             server.extra["audit_log"] = audit_log
     except BaseException:
@@ -369,7 +386,16 @@ def _listening(node: Server) -> bool:
 
 
 def start_raft_cluster(size: int = 3) -> Cluster:
-    """``size`` raft nodes on loopback: node 0 is initialised, the others join it."""
+    """``size`` raft nodes on loopback: node 0 is initialised, the others join it.
+
+    Tried twice: a port picked here may be taken by someone else before a node binds it."""
+    try:
+        return _start_raft_cluster(size)
+    except RuntimeError:
+        return _start_raft_cluster(size)
+
+
+def _start_raft_cluster(size: int) -> Cluster:
     workdir = Path(tempfile.mkdtemp(prefix="raft", dir="/tmp"))
     used: set[int] = set()
     ports = [(free_port(used), free_port(used)) for _ in range(size)]
