@@ -61,6 +61,15 @@ def test_parse_good(tmp_path: Path) -> None:
     assert [d.name for d in proj.all_secrets()] == ["DB_PASSWORD", "API_TOKEN", "STRIPE_KEY"]
 
 
+def test_pane_titled_secrets_is_a_pane(tmp_path: Path) -> None:
+    """tmuxinator 3 pane titles: ``- secrets: [commands]`` is a pane named secrets."""
+    text = "windows:\n  - ci:\n      panes:\n        - secrets:\n            - gitleaks detect\n"
+    proj = parse_project(write(tmp_path, text))
+    assert proj.windows[0].secrets == ()
+    proj = parse_project(write(tmp_path, "windows:\n  - w:\n      panes:\n        - secrets: ls\n"))
+    assert list(proj.all_secrets()) == []
+
+
 def test_erb_elsewhere_is_fine(tmp_path: Path) -> None:
     text = """\
     name: <%= @settings["name"] %>

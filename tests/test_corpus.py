@@ -15,7 +15,9 @@ from paneseal.config import erb_tags, mask_erb, parse_project
 from paneseal.errors import ConfigError
 
 CORPUS = Path("/work/shared/corpus/tmuxinator-real")
-FILES = sorted(CORPUS.glob("*")) if CORPUS.is_dir() else []
+FILES = (
+    sorted(p for p in CORPUS.glob("*") if p.suffix in (".yml", ".yaml")) if CORPUS.is_dir() else []
+)
 
 pytestmark = pytest.mark.skipif(not FILES, reason="shared corpus not present")
 
@@ -57,6 +59,17 @@ def _with_window_block(text: str) -> str | None:
 def test_corpus_counts() -> None:
     """The corpus is big enough for the claims below to mean something."""
     assert len(FILES) >= 100
+
+
+def test_corpus_only_broken_files_fail() -> None:
+    """Every file that fails to load is one tmuxinator could not use either: not YAML even
+    with ERB masked.  (A pane *titled* ``secrets`` once tripped the pane check.)"""
+    for path in FILES:
+        text = path.read_text("utf-8", "replace")
+        try:
+            parse_project(path, text)
+        except ConfigError as exc:
+            assert not _is_yaml(text), str(exc)
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])

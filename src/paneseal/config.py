@@ -502,8 +502,10 @@ def _reject_pane_secrets(panes: yaml.Node, reader: _Reader, kp: str) -> None:
         return
     for i, pane in enumerate(panes.value):
         if isinstance(pane, yaml.MappingNode):
-            for k, _ in pane.value:
-                if getattr(k, "value", None) == "secrets":
+            for k, v in pane.value:
+                # ``- secrets: [cmd, ...]`` is a pane *titled* secrets (tmuxinator 3 pane
+                # titles): only a NAME: REF mapping is a misplaced block
+                if getattr(k, "value", None) == "secrets" and isinstance(v, yaml.MappingNode):
                     raise ConfigError(
                         "secrets: cannot be set on a single pane (tmuxinator reads a hash in a "
                         "pane list as {title: commands} and crashes on it)",
