@@ -56,7 +56,7 @@ def ensure_detect_secrets() -> Path:
     py = DS_VENV / "bin" / "python"
     if py.exists():
         r = subprocess.run(
-            [str(py), "-c", "import detect_secrets; print(detect_secrets.__version__)"],
+            [str(py), "-c", "import importlib.metadata as m; print(m.version('detect-secrets'))"],
             capture_output=True,
             text=True,
             check=False,

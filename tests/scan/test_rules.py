@@ -223,6 +223,9 @@ NEGATIVE = [
     ("low-entropy", "api_key_name: my-service-name"),
     ("generic-digits", "auth_port: 12345678901234567890"),
     ("erb-fetch-port", "rails s -p <%= ENV.fetch('PORT', '3000') %>"),
+    ("upper-word", "mysql -u app -pSECRET db"),
+    ("name-eq-ref", "paneseal run --secret DB_PASSWORD=store://db -- psql"),
+    ("name-eq-name", "connect(host, token=token)"),
     ("plain-yaml", "name: myproject\nroot: ~/code/app\nwindows:\n  - editor: vim"),
 ]
 

@@ -57,7 +57,8 @@ _PLACEHOLDER = re.compile(
     r"""
     ^\$                                  # $VAR ${VAR} $(cmd) $$
     | <%|%>                              # ERB
-    | ^\{.*\}$ | ^<.*>$ | ^\[.*\]$        # {password} <password> [token]
+    | ^\{ | ^<.*>$ | ^\[.*\]$            # {password} {{ .pw }} <password> [token]
+    | (?-i:^[A-Z_]+(?:=[A-Z_]*)?$)       # SECRET, NAME=REF: upper-case words stand for values
     | ^%                                 # %s %(x)s %PASSWORD%
     | ^[*xX.#?_-]+$                      # *** xxx ... ???
     | ^(?:your|my|the|insert|enter|replace|put)[-_ ]?(?:own[-_])?[a-z_-]*$
@@ -66,10 +67,11 @@ _PLACEHOLDER = re.compile(
     | ^(?:~|\.{1,2})?/                   # a path, e.g. --password-file style values
     | ^-                                 # another option, not a value
     | ^(?:env|file|fd):                  # openssl-style indirection
+    | (?-i:^[A-Z_][A-Z0-9_]*=\S*$)       # NAME=REF: an assignment handed on (--secret, -e)
     """,
     re.IGNORECASE | re.VERBOSE,
 )
-_REFERENCE = re.compile(r"^(?:" + "|".join(re.escape(s) for s in _PANESEAL_SCHEMES) + r")://")
+_REFERENCE = re.compile(r"(?:^|=)(?:" + "|".join(re.escape(s) for s in _PANESEAL_SCHEMES) + r")://")
 _EXAMPLE_TOKEN = re.compile(r"EXAMPLE|XXXXXXXX|0000000000|1234567890abcdef", re.IGNORECASE)
 
 # Development defaults: still credentials (report them), but a lower severity.

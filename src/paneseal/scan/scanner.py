@@ -151,8 +151,8 @@ def _hit(rule: Rule, m: re.Match[str], priority: int) -> _Hit | None:
     if not value:
         return None
     name = next((m.group(g) for g in _NAME_GROUPS if g in m.re.groupindex and m.group(g)), None)
-    if name is not None and not name_is_secretish(name):
-        return None
+    if name is not None and (not name_is_secretish(name) or value.lower() == name.lower()):
+        return None  # token=token is code passing a variable along, not a literal
     if name is None:
         name = _implied_name(m)
     severity = rule.severity
