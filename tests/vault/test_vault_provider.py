@@ -320,7 +320,8 @@ def test_tls_refused_without_the_right_ca(tls_env: Bao, home: Home, which: str) 
         settings["ca_cert"] = other
     err = only_error(run({"X": "vault://secret/tls#value"}, settings))
     assert isinstance(err, TLSError)
-    assert "certificate" in str(err) and tls_env.tls_address in str(err)
+    assert "certificate not trusted: " in str(err)
+    assert tls_env.tls_address in str(err)
     assert tls_env.values["tls"] not in str(err) and tls_env.root_token not in str(err)
 
 
@@ -448,3 +449,10 @@ def test_hvac_is_imported_only_when_fetching() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
     assert out.stdout.decode().split() == ["False", "False"]
+
+
+def test_https_to_a_plain_listener_is_a_clear_tls_error(tls_env: Bao) -> None:
+    address = tls_env.address.replace("http://", "https://")
+    err = only_error(run({"X": "vault://secret/tls#value"}, {"addresses": [address]}))
+    assert isinstance(err, TLSError)
+    assert f"{address}: does not speak TLS on that port" in str(err)

@@ -323,10 +323,11 @@ class _Problem(Exception):
 
 
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
-_SSL = re.compile(
-    r"(certificate verify failed: [^(\"')]+|CERTIFICATE_VERIFY_FAILED|"
-    r"hostname '[^']*' doesn't match[^\"')]*|WRONG_VERSION_NUMBER|"
-    r"[A-Z_]{6,}\] [^\"')]+)"
+# most telling first: OpenSSL's sentence, a host name mismatch, then its bare error code
+_SSL_REASONS = (
+    re.compile(r"certificate verify failed: ([^(\"']+)"),
+    re.compile(r"(hostname '[^']*' doesn't match[^\"')]*)"),
+    re.compile(r"\[SSL: ([A-Z_]+)\]"),
 )
 
 
@@ -341,8 +342,13 @@ def _network_reason(exc: Exception, timeout: float) -> tuple[str, str]:
 
     text = str(exc)
     if isinstance(exc, requests.exceptions.SSLError):
-        m = _SSL.search(text)
-        return "tls", "TLS verification failed" + (f" ({_short(m.group(1), 120)})" if m else "")
+        if "WRONG_VERSION_NUMBER" in text:
+            return "tls", "does not speak TLS on that port (is it http://?)"
+        for pattern in _SSL_REASONS:
+            m = pattern.search(text)
+            if m:
+                return "tls", f"certificate not trusted: {_short(m.group(1).strip(), 120)}"
+        return "tls", "TLS handshake failed"
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return "timeout", f"no connection within {timeout:.2g} s"
     if isinstance(exc, requests.exceptions.Timeout):
@@ -556,9 +562,9 @@ def _translate(exc: BaseException, secrets: Sequence[str]) -> ProviderError:
         if kinds == {"tls"}:
             return made(
                 TLSError(
-                    f"no Vault server presented a certificate we trust ({tried})",
+                    f"no Vault server could be reached over verified TLS ({tried})",
                     hint="set ca_cert in [providers.vault] or VAULT_CACERT to the CA that "
-                    "signed the server certificate",
+                    "signed the server certificate, and check each address's scheme and port",
                 )
             )
         if kinds == {"timeout"}:
