@@ -254,3 +254,24 @@ def test_raft_cluster_survives_its_active_node(
     # and the survivors elect a new active node: the cluster really is healthy again
     new_active = cluster.wait_active(30)
     assert new_active is not active
+
+
+@pytest.mark.parametrize("retries", [0, 1, 3], ids=["no-retry", "one-retry", "three-retries"])
+def test_retries_are_bounded(home: Home, monkeypatch: pytest.MonkeyPatch, retries: int) -> None:
+    monkeypatch.setenv("VAULT_TOKEN", canary("TOKEN"))
+    dead = [openbao.dead_address() for _ in range(2)]
+    provider = VaultProvider(
+        ProviderContext(settings={"addresses": dead, "retries": retries}, timeout=10)
+    )
+    refs = [SecretRef.parse("vault://secret/a"), SecretRef.parse("vault://secret/b")]
+    t0 = time.monotonic()
+    try:
+        out = provider.fetch_many(refs)
+    finally:
+        provider.close()
+    assert all(isinstance(v, ProviderUnavailable) for v in out.values())
+    # (retries + 1) rounds over both addresses, once for the whole batch: after giving up,
+    # the second secret gets the same answer without another round of attempts
+    assert provider.requests_sent == 2 * (retries + 1)
+    # jittered backoff between rounds stays small: 0..0.1 + 0..0.2 + 0..0.4 s at most
+    assert time.monotonic() - t0 < 1.5
