@@ -456,3 +456,20 @@ def test_https_to_a_plain_listener_is_a_clear_tls_error(tls_env: Bao) -> None:
     err = only_error(run({"X": "vault://secret/tls#value"}, {"addresses": [address]}))
     assert isinstance(err, TLSError)
     assert f"{address}: does not speak TLS on that port" in str(err)
+
+
+def test_missing_hvac_says_which_extra_to_install(home: Home) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "sys.modules['hvac'] = None  # as if the extra were not installed\n"
+        "from paneseal.providers.base import ProviderContext\n"
+        "from paneseal.providers.vault import VaultProvider\n"
+        "from paneseal.refs import SecretRef\n"
+        "ref = SecretRef.parse('vault://secret/x')\n"
+        "print(VaultProvider(ProviderContext()).fetch_many([ref])[ref])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
+    assert "pip install 'paneseal[vault]'" in out.stdout.decode()
