@@ -87,6 +87,25 @@ def test_erb_elsewhere_is_fine(tmp_path: Path) -> None:
     assert proj.settings["name"] is None  # only tmuxinator can know it
 
 
+ERB_NEXT_TO_BLOCK = [
+    ("window-sibling-key", "windows:\n  - w:\n      secrets:\n        A: store://a\n"
+     "      root: <%= ENV['X'] %>\n      panes: [vim]\n"),
+    ("nested-entry-then-erb", "windows:\n  - w:\n      secrets:\n        A:\n"
+     "          ref: store://a\n          optional: true\n      root: <%= x %>\n"),
+    ("block-scalar", "secrets:\n  A: |-\n    store://a\nroot: <%= x %>\n"),
+    ("top-then-erb", "secrets:\n  A: store://a\nroot: <%= ENV['X'] %>\n"),
+    ("flow", "secrets: {A: store://a}\nroot: <%= x %>\n"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "text", [e[1] for e in ERB_NEXT_TO_BLOCK], ids=[e[0] for e in ERB_NEXT_TO_BLOCK]
+)
+def test_erb_right_after_a_block_is_not_in_it(tmp_path: Path, text: str) -> None:
+    proj = parse_project(write(tmp_path, text))
+    assert [d.name for d in proj.all_secrets()] == ["A"]
+
+
 def test_erb_that_breaks_yaml_uses_fallback(tmp_path: Path) -> None:
     text = """\
     name: x

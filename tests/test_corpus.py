@@ -48,7 +48,7 @@ def _with_window_block(text: str) -> str | None:
     for i, line in enumerate(lines):
         m = re.match(r"^(\s*)- ([\w.-]+):\s*$", line)
         if m and i + 1 < len(lines):
-            nxt = re.match(r"^(\s*)\S", lines[i + 1])
+            nxt = re.match(r"^(\s*)[\w-]+:", lines[i + 1])  # the window's body is a mapping
             if nxt and len(nxt.group(1)) > len(m.group(1)) + 1:
                 indent = nxt.group(1)
                 block = [f"{indent}secrets:", f"{indent}  WINDOW_SECRET: store://window_secret"]
@@ -102,6 +102,25 @@ def test_corpus_file(path: Path) -> None:
         if status3 == "ok" and yaml_ok:
             found = [d.name for d in proj3.all_secrets()]  # type: ignore[attr-defined]
             assert "WINDOW_SECRET" in found
+
+
+def test_corpus_blocks_are_found() -> None:
+    """Added blocks are actually read: top level in (nearly) every file, window level in
+    most files whose windows are written as hashes."""
+    top = tried = found = 0
+    for path in FILES:
+        text = path.read_text("utf-8", "replace")
+        status, proj = _load(path, text.rstrip("\n") + "\n" + TOP_BLOCK)
+        if status == "ok" and any(d.name == "CORPUS_SECRET" for d in proj.secrets):  # type: ignore[attr-defined]
+            top += 1
+        windowed = _with_window_block(text)
+        if windowed is not None:
+            tried += 1
+            status, proj = _load(path, windowed)
+            if status == "ok" and any(d.name == "WINDOW_SECRET" for d in proj.all_secrets()):  # type: ignore[attr-defined]
+                found += 1
+    assert top >= 0.95 * len(FILES), (top, len(FILES))
+    assert tried >= 100 and found >= 0.95 * tried, (found, tried)
 
 
 def test_corpus_mostly_loads() -> None:

@@ -220,6 +220,24 @@ def _is_true(node: yaml.Node) -> bool | None:
     return None
 
 
+def _last_line(node: yaml.Node) -> int:
+    """0-based line of the last character that belongs to ``node``.
+
+    A block collection's end mark sits on the *next* key's line (where the parser saw the
+    block end), so ERB in a sibling key right after a window's ``secrets:`` would be
+    blamed on the block; look at the last child instead."""
+    if isinstance(node, yaml.CollectionNode) and node.value and not node.flow_style:
+        child = node.value[-1]
+        return _last_line(child[1] if isinstance(node, yaml.MappingNode) else child)
+    start, end = int(node.start_mark.line), int(node.end_mark.line)
+    if end > start and (
+        int(node.end_mark.column) == 0
+        or (isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"))
+    ):
+        return end - 1
+    return end
+
+
 class _Reader:
     def __init__(self, path: Path, text: str) -> None:
         self.file = str(path)
@@ -233,9 +251,7 @@ class _Reader:
 
     def check_no_erb(self, node: yaml.Node, key_path: str, line_offset: int = 0) -> None:
         first = int(node.start_mark.line) + line_offset
-        last = int(node.end_mark.line) + line_offset
-        if node.end_mark.column == 0 and last > first:
-            last -= 1
+        last = _last_line(node) + line_offset
         for tag in self.tags:
             if tag.first_line <= last and tag.last_line >= first:
                 raise ConfigError(
