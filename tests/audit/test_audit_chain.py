@@ -179,6 +179,44 @@ def test_writer_after_truncation_keeps_the_gap_visible(home: Home) -> None:
     assert result.problem.line == 5 and "missing" in result.problem.message
 
 
+def test_uncommitted_fragment_of_a_dead_writer_is_cut_off(home: Home) -> None:
+    """A writer killed inside its write leaves a fragment whose head was never written."""
+    _write(2)
+    complete = _log().read_bytes()
+    fragment = _lines()[-1].replace('"seq":4,', '"seq":5,')[:50].encode()
+    with _log().open("ab") as fh:
+        fh.write(fragment)
+    _write(1)
+    data = _log().read_bytes()
+    assert data.startswith(complete) and fragment not in data
+    result = read.verify()
+    assert result.ok, result.problem
+    assert result.records == 6
+
+
+def test_fragment_after_a_cut_tail_stays_visible(home: Home) -> None:
+    _write(3)
+    lines, _ = _cut_mid_record(_lines())
+    _put(lines)
+    _write(1)  # the next records start on their own line; the fragment is evidence
+    result = read.verify()
+    assert result.problem is not None
+    assert result.problem.line == 6 and "not a JSON record" in result.problem.message
+    assert _lines()[6].startswith('{"v":1,"seq":7,')
+
+
+def test_head_rolled_back_by_an_interrupted_writer_heals(home: Home) -> None:
+    _write(1)
+    old_head = store.head_path().read_bytes()
+    _write(1)
+    store.head_path().write_bytes(old_head)  # as if the second writer died before its head
+    result = read.verify()
+    assert result.problem is not None and "interrupted" in result.problem.message
+    _write(1)  # attaches to the tail, which is newer than the head
+    assert read.verify().ok
+    assert [r["seq"] for r in read.iter_records()] == [1, 2, 3, 4, 5, 6]
+
+
 def test_deleted_head_is_reported(home: Home) -> None:
     _write(2)
     store.head_path().unlink()

@@ -114,6 +114,48 @@ def last_record(path: Path) -> tuple[Head | None, bool]:
             tail = fh.read()
     except FileNotFoundError:
         return None, False
+    return _parse_last(tail)
+
+
+def _mend_torn_tail(directory: Path, head: Head | None) -> bytes:
+    """Handle a live file that ends mid-line (a writer died inside its ``write``).
+
+    The head is written after the records, so if the complete part of the file ends at
+    the record the head names, the fragment was never committed and is cut off.  Anything
+    else is left for ``verify`` to report, and the next records start on a line of their
+    own.  Returns what to write before the next records (nothing, or a newline).
+    """
+    live = directory / LOG_NAME
+    try:
+        with open(live, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size == 0:
+                return b""
+            fh.seek(size - 1)
+            if fh.read(1) == b"\n":
+                return b""
+            start = max(0, size - TAIL_BYTES)
+            fh.seek(start)
+            tail = fh.read()
+    except FileNotFoundError:
+        return b""
+    cut = tail.rfind(b"\n")
+    if cut >= 0:
+        keep = start + cut + 1
+        complete, _ = _parse_last(tail[: cut + 1])
+    elif start == 0:
+        keep = 0
+        older = [p for p in log_files(directory) if p != live]
+        complete = last_record(older[-1])[0] if older else None
+    else:
+        return b"\n"
+    if complete == head:
+        os.truncate(live, keep)
+        return b""
+    return b"\n"
+
+
+def _parse_last(tail: bytes) -> tuple[Head | None, bool]:
     lines = tail.split(b"\n")
     last = lines[-2] if tail.endswith(b"\n") and len(lines) >= 2 else b""
     try:
@@ -198,6 +240,7 @@ def append(
         with locked(directory):
             has_log = bool(log_files(directory))
             key = chain.load_key(create=not has_log)
+            prefix = _mend_torn_tail(directory, read_head(key))
             state = _chain_state(directory, key)
             seq = state.seq if state else 0
             prev = state.hash if state else chain.GENESIS
@@ -208,7 +251,7 @@ def append(
                 body["prev"] = prev
                 lines.append(chain.seal(body, key))
                 prev = body["hash"]
-            data = "".join(lines).encode("utf-8", "surrogateescape")
+            data = prefix + "".join(lines).encode("utf-8", "surrogateescape")
             with contextlib.suppress(FileNotFoundError):
                 size = live.stat().st_size
                 if size and size + len(data) > max_bytes:
