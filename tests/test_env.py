@@ -90,3 +90,26 @@ def test_env_refuses_a_terminal(store: Put, home: Home) -> None:
     res = run_in_pty(paneseal_argv("env", "--allow-tty", "--secret", "V=store://v"))
     assert res.status == 0
     assert value.encode() in res.output
+
+
+def test_non_utf8_values(store: Put, home: Home) -> None:
+    """Bytes that are not UTF-8 survive sh and fish; JSON, which cannot carry them, refuses."""
+    store("bin", b"a\xff\xfe'b")
+    r = run_paneseal("env", "--secret", "B=store://bin")
+    out = subprocess.run(
+        ["bash", "-c", 'eval "$(cat)"; printf %s "$B"'], input=r.stdout, capture_output=True
+    )
+    assert out.stdout == b"a\xff\xfe'b"
+    r = run_paneseal("env", "--format", "fish", "--secret", "B=store://bin")
+    out = subprocess.run(
+        ["fish", "--no-config", "-c", "source; printf %s $B"], input=r.stdout, capture_output=True
+    )
+    assert out.stdout == b"a\xff\xfe'b"
+    r = run_paneseal("env", "--format", "json", "--secret", "B=store://bin")
+    assert r.returncode == 2
+    assert b"B: the value is not valid UTF-8" in r.stderr and r.stdout == b""
+    r = run_paneseal(
+        "run", "--secret", "B=store://bin", "--", "python3", "-c",
+        "import os, sys; sys.stdout.buffer.write(os.environb[b'B'])",
+    )  # fmt: skip
+    assert r.stdout == b"a\xff\xfe'b"

@@ -46,6 +46,16 @@ def _dotenv(values: Mapping[str, str]) -> str:
 
 
 def _json(values: Mapping[str, str]) -> str:
+    # a value that is not UTF-8 (kept as surrogate escapes) would make the output invalid
+    # JSON: refuse it instead
+    for k, v in values.items():
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError(
+                f"{k}: the value is not valid UTF-8, which JSON cannot carry",
+                hint="use --format sh or fish",
+            ) from None
     return json.dumps(dict(values), ensure_ascii=False, indent=2) + "\n"
 
 
