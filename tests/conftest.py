@@ -98,7 +98,7 @@ def paneseal_argv(*args: str) -> list[str]:
 
 def run_paneseal(
     *args: str,
-    input: bytes | str | None = None,  # noqa: A002 - mirrors subprocess.run
+    input: bytes | str | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = 60,
     cwd: str | Path | None = None,
