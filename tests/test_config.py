@@ -127,6 +127,61 @@ def test_erb_that_breaks_yaml_uses_fallback(tmp_path: Path) -> None:
     ]
 
 
+def test_fallback_reads_settings_and_overrides(tmp_path: Path) -> None:
+    """ERB that makes the file non-YAML still leaves name, tmux_command and the paneseal:
+    block readable (the session name and the opt-in depend on them)."""
+    text = """\
+    name: shop
+    root: ~/src/<%= @settings["app"] %>
+    tmux_command: paneseal-tmux
+    socket_name: "quoted"
+    <% if ENV["A"] %>
+    startup_window: a
+    <% else %>
+    startup_window: b
+    <% end %>
+    secrets:
+      DB: store://db
+    paneseal:
+      providers:
+        exec: {timeout: 0}
+    windows:
+      <% %w(a b).each do |w| %>
+      - <%= w %>:
+          panes:
+            - secrets:
+                - gitleaks detect
+      <% end %>
+    - : {
+    """
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:  # the override's line is still found
+        parse_project(path)
+    assert str(info.value).startswith(f"{path}:14: paneseal.providers.exec.timeout")
+    path.write_text(path.read_text().replace("timeout: 0", "timeout: 2"))
+    proj = parse_project(path)
+    assert not proj.yaml_valid
+    assert proj.settings == {
+        "name": "shop",
+        "root": None,
+        "tmux_command": "paneseal-tmux",
+        "socket_name": "quoted",
+        "startup_window": None,  # written twice in ERB branches: unknowable
+    }
+    assert proj.name == "shop"
+    assert proj.provider_overrides == {"exec": {"timeout": 2}}
+    assert [d.name for d in proj.secrets] == ["DB"]
+
+
+def test_fallback_window_block_is_an_error(tmp_path: Path) -> None:
+    text = (
+        "name: x\nwindows:\n<% 2.times do %>\n  - w:\n      secrets:\n        A: store://a\n- : {\n"
+    )
+    with pytest.raises(ConfigError, match="needs the file to be valid YAML") as info:
+        parse_project(write(tmp_path, text))
+    assert info.value.location is not None and info.value.location.line == 5
+
+
 # (id, project text, expected line, expected key path, words in the message)
 ERRORS = [
     (

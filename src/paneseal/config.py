@@ -530,34 +530,78 @@ def _reject_pane_secrets(panes: yaml.Node, reader: _Reader, kp: str) -> None:
                     )
 
 
-_TOP_SECRETS = re.compile(r"^secrets:[ \t]*(#.*)?$|^secrets:[ \t]*\{", re.MULTILINE)
-_INDENTED_SECRETS = re.compile(r"^[ \t]+(- )?secrets:[ \t]*", re.MULTILINE)
+_TOP_BLOCK = r"^{key}:[ \t]*(#.*)?$|^{key}:[ \t]*\{{"
+_TOP_SECRETS = re.compile(_TOP_BLOCK.format(key="secrets"), re.MULTILINE)
+_TOP_PANESEAL = re.compile(_TOP_BLOCK.format(key="paneseal"), re.MULTILINE)
+_INDENTED_SECRETS = re.compile(r"^([ \t]+)(- )?secrets:[ \t]*(\{|#.*$|$)", re.MULTILINE)
+_TOP_SCALAR = re.compile(r"^([A-Za-z_][\w-]*):[ \t]+(\S[^\n]*)$", re.MULTILINE)
+
+
+def _cut_top_block(text: str, match: re.Match[str]) -> tuple[str, int]:
+    """The lines of a top-level block (its key line, then indented, blank or comment
+    lines) and the 0-based line it starts on."""
+    start = match.start()
+    lines = text[start:].split("\n")
+    block = [lines[0]]
+    for ln in lines[1:]:
+        if ln.strip() == "" or ln[:1] in (" ", "\t") or ln.lstrip().startswith("#"):
+            block.append(ln)
+        else:
+            break
+    return "\n".join(block), text.count("\n", 0, start)
+
+
+def _is_block_start(text: str, match: re.Match[str]) -> bool:
+    """An indented ``secrets:`` opens a secrets block unless what follows is a list: then
+    it is a pane titled ``secrets`` (``- secrets:`` + commands)."""
+    if match.group(3) == "{":
+        return True
+    for ln in text[match.end() :].split("\n")[1:]:
+        stripped = ln.strip()
+        if stripped and not stripped.startswith("#"):
+            return not stripped.startswith("-")
+    return False
+
+
+def _fallback_settings(text: str, reader: _Reader) -> dict[str, str | None]:
+    """Top-level ``key: scalar`` lines, read one by one.  A key written more than once
+    (typically in ERB branches) or holding ERB is None: only tmuxinator can know it."""
+    out: dict[str, str | None] = {}
+    for m in _TOP_SCALAR.finditer(text):
+        key = m.group(1)
+        if key in ("secrets", "paneseal", *WINDOW_KEYS):
+            continue
+        line = text.count("\n", 0, m.start())
+        if key in out or any(t.first_line <= line <= t.last_line for t in reader.tags):
+            out[key] = None
+            continue
+        try:
+            node = _first_document(m.group(0))
+        except (yaml.YAMLError, _TooDeep, RecursionError):
+            continue
+        if isinstance(node, yaml.MappingNode) and node.value:
+            value = node.value[0][1]
+            if isinstance(value, yaml.ScalarNode):
+                out[key] = str(value.value)
+    return out
 
 
 def _fallback(path: Path, text: str, reader: _Reader) -> Project:
-    """The file is not YAML even with ERB masked: read the top-level block by indentation."""
-    indented = _INDENTED_SECRETS.search(text)
-    if indented:
-        line = text.count("\n", 0, indented.start()) + 1
-        raise ConfigError(
-            "a window-level secrets: block needs the file to be valid YAML before ERB runs",
-            Location(str(path), line),
-            hint="move ERB control tags (<% %>) out of windows:, or declare the secret at the "
-            "top level",
-        )
-    match = _TOP_SECRETS.search(text)
+    """The file is not YAML even with ERB masked: read the top-level blocks and scalar
+    settings line by line, by indentation."""
+    for indented in _INDENTED_SECRETS.finditer(text):
+        if _is_block_start(text, indented):
+            line = text.count("\n", 0, indented.start()) + 1
+            raise ConfigError(
+                "a window-level secrets: block needs the file to be valid YAML before ERB runs",
+                Location(str(path), line),
+                hint="move ERB control tags (<% %>) out of windows:, or declare the secret at "
+                "the top level",
+            )
     secrets: tuple[SecretDecl, ...] = ()
+    match = _TOP_SECRETS.search(text)
     if match:
-        start = match.start()
-        lines = text[start:].split("\n")
-        block = [lines[0]]
-        for ln in lines[1:]:
-            if ln.strip() == "" or ln[:1] in (" ", "\t") or ln.lstrip().startswith("#"):
-                block.append(ln)
-            else:
-                break
-        offset = text.count("\n", 0, start)
-        snippet = "\n".join(block)
+        snippet, offset = _cut_top_block(text, match)
         try:
             root = _first_document(snippet)
         except (_TooDeep, RecursionError):
@@ -574,7 +618,24 @@ def _fallback(path: Path, text: str, reader: _Reader) -> Project:
             for k, v in root.value:
                 if getattr(k, "value", None) == "secrets":
                     secrets = reader.secrets_block(v, "secrets", None, offset)
-    return Project(path, secrets, (), {}, {}, has_erb=True, yaml_valid=False)
+    overrides: dict[str, dict[str, Any]] = {}
+    match = _TOP_PANESEAL.search(text)
+    if match:
+        snippet, offset = _cut_top_block(text, match)
+        try:
+            # padded with empty lines so every mark carries its line in the real file
+            root = _first_document("\n" * offset + snippet)
+        except (yaml.YAMLError, _TooDeep, RecursionError):
+            raise ConfigError(
+                "paneseal: is not a plain table of settings",
+                Location(str(path), offset + 1, "paneseal"),
+            ) from None
+        if isinstance(root, yaml.MappingNode):
+            for k, v in root.value:
+                if getattr(k, "value", None) == "paneseal":
+                    overrides = _provider_overrides(v, reader)
+    settings = _fallback_settings(text, reader)
+    return Project(path, secrets, (), settings, overrides, has_erb=True, yaml_valid=False)
 
 
 def load_project(
