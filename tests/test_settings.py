@@ -81,3 +81,18 @@ def test_project_overrides(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="expected a table of settings") as info:
         parse_project(path)
     assert str(info.value).startswith(f"{path}:4: paneseal.providers.exec: ")
+
+
+def test_paths_follow_xdg_at_call_time(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    from paneseal import paths
+
+    assert paths.identity_path() == home.config / "paneseal" / "identity.txt"
+    assert paths.store_dir() == home.data / "paneseal" / "store"
+    monkeypatch.setenv("XDG_DATA_HOME", "relative/dir")  # the spec says: ignore it
+    assert paths.store_dir() == home.root / ".local/share/paneseal/store"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home.root / "elsewhere"))
+    assert paths.settings_path() == home.root / "elsewhere/paneseal/config.toml"
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(home.root))
+    assert paths.runtime_dir() == home.root / "paneseal"
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(home.root / "missing"))
+    assert paths.runtime_dir().parent == Path("/tmp")
