@@ -167,15 +167,15 @@ def _edit_for(text: str, pos: Positions, finding: Finding, name: str) -> tuple[i
     value = _unyaml(raw_value, style)
     state = _shell_state(_unyaml(text[body_start : finding.start], style))
     start, end = finding.start, finding.end
+    quote = _in_yaml(state, style) if state else ""
     if (
-        style is None
-        and state in ("'", '"')
-        and text[start - 1 : start] == state
-        and text[end : end + 1] == state
-        and _shell_state(text[body_start : start - 1]) == ""
+        quote
+        and text[start - len(quote) : start] == quote
+        and text[end : end + len(quote)] == quote
+        and _shell_state(_unyaml(text[body_start : start - len(quote)], style)) == ""
     ):
         # the whole word is quoted: 'x' -> "$NAME"
-        start, end, state = start - 1, end + 1, ""
+        start, end, state = start - len(quote), end + len(quote), ""
     if scalar is not None and style is None and start == scalar.start and state == "":
         shell = "${" + name + "}"  # a plain scalar may not start with a quote
     elif state == "'":

@@ -304,3 +304,64 @@ def test_span_check_catches_a_stray_change() -> None:
     _only_spans_changed(old, good, span, ["PGPASSWORD"])
     with pytest.raises(AssertionError):
         _only_spans_changed(old, good.replace("keep", "kept"), span, ["PGPASSWORD"])
+
+
+@pytest.mark.skipif(not shutil.which("tmuxinator"), reason="tmuxinator is not installed")
+def test_paneseal_start_gives_panes_the_values_they_had(
+    home: Home, store: Put, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After migrating, the real ``paneseal start`` delivers what the literals used to be.
+
+    Each pane hashes what its command saw into a file, so no value is written anywhere."""
+    import tempfile
+
+    from conftest import wait_until
+
+    runtime = Path(tempfile.mkdtemp(prefix="psm", dir="/tmp"))
+    runtime.chmod(0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    values = _values()
+    out = home.root / "out"
+    out.mkdir()
+    commands = [
+        "printf '[%s]' PGPASSWORD={v0} 'redis-cli -a {v1} ping'",
+        "printf '[%s]' \"export API_TOKEN={v2}\" postgres://u:{v3}@h/db",
+        "printf '[%s]' mysql -u a -p{v4} sshpass -p '{v5}'",
+    ]
+    panes = [f"{c} | sha256sum > {out}/{i}" for i, c in enumerate(commands)]
+    lines = "".join(f"        - {json_str(p)}\n" for p in panes)
+    path = home.tmuxinator / "hashes.yml"
+    path.write_text(
+        f"name: hashes\nroot: {home.root}\nwindows:\n  - w:\n      panes:\n{lines}".format(
+            **{f"v{i}": v for i, v in enumerate(values)}
+        )
+    )
+    expected = [
+        subprocess.run(
+            ["bash", "-c", c.format(**{f"v{i}": v for i, v in enumerate(values)}) + " | sha256sum"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for c in commands
+    ]
+    r = run_paneseal("migrate", str(path))
+    assert r.returncode == 0, r.stderr
+    assert scan_text(path.read_text(), str(path), SALT) == []
+    try:
+        r = run_paneseal("start", "hashes", "--no-attach", timeout=90)
+        assert r.returncode == 0, r.stderr
+        wait_until(lambda: all((out / str(i)).is_file() for i in range(3)), timeout=30)
+        wait_until(lambda: all((out / str(i)).read_text() for i in range(3)), timeout=10)
+        assert [(out / str(i)).read_text() for i in range(3)] == expected
+    finally:
+        subprocess.run(["tmux", "kill-server"], capture_output=True, check=False)
+        shutil.rmtree(runtime, ignore_errors=True)
+    for value in values:
+        assert files_containing(home.root, value.encode()) == []
+
+
+def json_str(text: str) -> str:
+    import json
+
+    return json.dumps(text)

@@ -199,6 +199,7 @@ NEGATIVE = [
     ("empty-pg", "PGPASSWORD= psql"),
     ("prompt-mysql", "mysql -u root -p"),
     ("mysql-port", "mysql -u root -P 3306 -h db"),
+    ("mysql-database", "mysql -u root -p app_dev"),
     ("password-stdin", "docker login --password-stdin < pw.txt"),
     ("no-password", "psql --no-password mydb"),
     ("token-file", "vault login --token-file /run/token"),

@@ -121,7 +121,7 @@ DEV_DEFAULTS = frozenset(
 
 def is_placeholder(value: str) -> bool:
     """A reference to a value kept elsewhere, or an obvious stand-in: never a finding."""
-    v = value.strip().strip("'\"")
+    v = value.strip().strip("'\"\\")
     if len(v) < 3:
         return True
     return bool(_REFERENCE.match(v) or _PLACEHOLDER.search(v))
@@ -416,7 +416,9 @@ RULES: tuple[Rule, ...] = (
         "mysql -pSECRET / -p SECRET",
         MEDIUM,
         r"\b(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlsh|mysqlcheck|mariadb|mariadb-dump)"
-        r"(?:[ \t]+[^\s;|&]+)*?[ \t]+-p(?:[ \t]+)?" + WORD,
+        # mysql reads the word after a detached "-p " as a database name: a lower-case
+        # identifier there is taken to be one; anything else was surely meant as a password
+        r"(?:[ \t]+[^\s;|&]+)*?[ \t]+-p(?:[ \t]+(?![a-z_]+(?:[\s;|&)]|$)))?" + WORD,
         ("mysql", "mariadb"),
         "MYSQL_PASSWORD",
     ),

@@ -148,6 +148,9 @@ def _hit(rule: Rule, m: re.Match[str], priority: int) -> _Hit | None:
     if group is None:
         return None
     value = m.group(group)
+    end = m.end(group)
+    if value.endswith("\\") and m.string[end : end + 1] in ("'", '"'):
+        value, end = value[:-1], end - 1  # \" ends a shell string in a YAML "..." scalar
     if not value:
         return None
     name = next((m.group(g) for g in _NAME_GROUPS if g in m.re.groupindex and m.group(g)), None)
@@ -163,7 +166,7 @@ def _hit(rule: Rule, m: re.Match[str], priority: int) -> _Hit | None:
             severity = LOW
     if rule.check is not None and not rule.check(value):
         return None
-    return _Hit(m.start(group), m.end(group), priority, rule, severity, name)
+    return _Hit(m.start(group), end, priority, rule, severity, name)
 
 
 def _no_overlaps(hits: list[_Hit]) -> list[_Hit]:
