@@ -370,8 +370,7 @@ def _entry(
 def _verify(path: Path, new: str, pos: Positions, skipped: Sequence[Skipped], salt: bytes) -> None:
     """Refuse to produce a file that reads differently than intended."""
     where = Location(str(path))
-    pos.scalar_at(0)  # compose the original once
-    if pos.yaml_ok:
+    if pos.is_yaml():
         try:
             yaml.compose(mask_erb(new, erb_tags(new)), Loader=_Loader)
         except yaml.YAMLError:  # pragma: no cover - a bug in the splicing, never user data

@@ -86,6 +86,11 @@ class Positions:
         self._starts = [s.start for s in scalars]
         return scalars
 
+    def is_yaml(self) -> bool:
+        """Whether the file (ERB masked) is a YAML document."""
+        self._build()
+        return self.yaml_ok
+
     def scalar_at(self, offset: int) -> Scalar | None:
         """The scalar whose span holds ``offset`` (scalars never nest, so there is one)."""
         scalars = self._build()

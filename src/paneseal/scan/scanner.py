@@ -76,9 +76,9 @@ def fingerprint(salt: bytes, rule: str, value: str) -> str:
     return hmac.new(salt, msg, hashlib.sha256).hexdigest()[:32]
 
 
-def _value_group(rule: Rule, match: object) -> str | None:
+def _value_group(rule: Rule, match: re.Match[str]) -> str | None:
     for group in rule.value_groups:
-        if match.start(group) != -1:  # type: ignore[attr-defined]
+        if match.start(group) != -1:
             return group
     return None
 
