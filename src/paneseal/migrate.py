@@ -33,14 +33,9 @@ import yaml
 from paneseal.config import erb_tags, mask_erb, parse_project, validate_name
 from paneseal.errors import ConfigError, Location
 from paneseal.refs import SecretRef
-from paneseal.scan.positions import COMMENT, Positions, Scalar
+from paneseal.scan.positions import COMMENT, LOADER, Positions, Scalar
 from paneseal.scan.rules import RULES_BY_ID
 from paneseal.scan.scanner import Finding, mask, scan_text
-
-try:
-    _Loader: type = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover
-    _Loader = yaml.SafeLoader
 
 STORE = "store"
 _TOP_SECRETS = re.compile(r"^secrets:[ \t]*(?P<rest>.*?)\r?$", re.MULTILINE)
@@ -131,7 +126,7 @@ def _unyaml(raw: str, style: str | None) -> str:
     """Raw scalar text -> the text the shell will see."""
     if style == '"':
         try:
-            return str(yaml.load(f'"{raw}"', Loader=_Loader))  # noqa: S506 - safe loader
+            return str(yaml.load(f'"{raw}"', Loader=LOADER))  # noqa: S506 - safe loader
         except yaml.YAMLError:
             return raw.replace('\\"', '"').replace("\\\\", "\\")
     if style == "'":
@@ -279,8 +274,8 @@ def plan(
     """
     if to != STORE:
         _check_prefix(to)
-    findings = scan_text(text, str(path), salt)
     pos = Positions(text)
+    findings = scan_text(text, str(path), salt, positions=pos)
     nl = "\r\n" if "\r\n" in text else "\n"
     slug = _project_slug(path, text)
     project = parse_project(path, text)
@@ -372,7 +367,7 @@ def _verify(path: Path, new: str, pos: Positions, skipped: Sequence[Skipped], sa
     where = Location(str(path))
     if pos.is_yaml():
         try:
-            yaml.compose(mask_erb(new, erb_tags(new)), Loader=_Loader)
+            yaml.compose(mask_erb(new, erb_tags(new)), Loader=LOADER)
         except yaml.YAMLError:  # pragma: no cover - a bug in the splicing, never user data
             raise ConfigError(
                 "migration would make the file invalid YAML; nothing was changed",

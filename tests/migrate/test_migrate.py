@@ -365,3 +365,27 @@ def json_str(text: str) -> str:
     import json
 
     return json.dumps(text)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"secrets: {A: store://a}\nwindows:\n  - a: PGPASSWORD=Zq81kkwm psql\n", b"flow style"),
+        (b"secrets: ~\nwindows:\n  - a: PGPASSWORD=Zq81kkwm psql\n", b"secrets: block is null"),
+        (b"windows:\n  - a: PGPASSWORD=Zq81kkwm\xff psql\n", b"not valid UTF-8"),
+        (b"windows: [\n  - a: PGPASSWORD=Zq81kkwm psql\n", b"not valid YAML"),
+    ],
+    ids=["flow-secrets", "null-secrets", "not-utf8", "broken-yaml"],
+)
+def test_files_it_cannot_migrate_are_left_alone(
+    home: Home, store: Put, content: bytes, message: bytes
+) -> None:
+    path = home.tmuxinator / "bad.yml"
+    path.write_bytes(content)
+    r = run_paneseal("migrate", str(path))
+    assert r.returncode == 3, r.stderr
+    assert message in r.stderr
+    assert b"Traceback" not in r.stderr
+    assert b"Zq81kkwm" not in r.stderr + r.stdout
+    assert path.read_bytes() == content
+    assert Store.default().names() == []

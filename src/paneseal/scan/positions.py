@@ -16,9 +16,9 @@ import yaml
 from paneseal.config import ErbTag, erb_tags, mask_erb
 
 try:
-    _Loader: Any = yaml.CSafeLoader
+    LOADER: Any = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - PyYAML without libyaml
-    _Loader = yaml.SafeLoader
+    LOADER = yaml.SafeLoader
 
 COMMENT = "comment"
 
@@ -74,7 +74,7 @@ class Positions:
             return self._scalars
         scalars: list[Scalar] = []
         try:
-            root = yaml.compose(mask_erb(self.text, self.erb), Loader=_Loader)
+            root = yaml.compose(mask_erb(self.text, self.erb), Loader=LOADER)
         except yaml.YAMLError:
             root = None
         else:

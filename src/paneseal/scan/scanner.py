@@ -186,11 +186,13 @@ def scan_text(
     rules: Sequence[Rule] = RULES,
     *,
     honour_allow: bool = True,
+    positions: Positions | None = None,
 ) -> list[Finding]:
+    """Every finding in ``text``; ``positions`` may be passed in when the caller has one."""
     hits = _no_overlaps(_hits(text, rules))
     if not hits:
         return []
-    pos = Positions(text)
+    pos = positions if positions is not None else Positions(text)
     findings: list[Finding] = []
     for hit in hits:
         line, col = pos.line_col(hit.start)
