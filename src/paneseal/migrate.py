@@ -116,8 +116,6 @@ def _shell_state(prefix: str) -> str:
                 state = ""
         elif ch in "'\"":
             state = ch
-        elif ch == "\n":
-            state = ""
         i += 1
     return state
 

@@ -389,3 +389,34 @@ def test_files_it_cannot_migrate_are_left_alone(
     assert b"Zq81kkwm" not in r.stderr + r.stdout
     assert path.read_bytes() == content
     assert Store.default().names() == []
+
+
+QUOTING = [
+    ("bare", "- PGPASSWORD=Zq81kkwm psql", '- PGPASSWORD="$PGPASSWORD" psql'),
+    ("sq-word", "- PGPASSWORD='Zq81 kkwm' psql", '- PGPASSWORD="$PGPASSWORD" psql'),
+    ("dq-word", '- PGPASSWORD="Zq81 kkwm" psql', '- PGPASSWORD="$PGPASSWORD" psql'),
+    (
+        "in-dq",
+        '- echo "export VAULT_TOKEN=Zq81kkwm"',
+        '- echo "export VAULT_TOKEN=${VAULT_TOKEN}"',
+    ),
+    ("in-sq", "- echo 'sshpass -p Zq81kkwm ssh h'", "- echo 'sshpass -p '\"$SSHPASS\"' ssh h'"),
+    ("yaml-dq", '- "mysql -pZq81kkwm db"', '- "mysql -p\\"$MYSQL_PASSWORD\\" db"'),
+    (
+        "yaml-sq-in-sq",
+        "- 'echo ''sshpass -p Zq81kkwm ssh h'''",
+        "- 'echo ''sshpass -p ''\"$SSHPASS\"'' ssh h'''",
+    ),
+    ("comment", "# - sshpass -p Zq81kkwm ssh h", '# - sshpass -p "$SSHPASS" ssh h'),
+]
+
+
+@pytest.mark.parametrize(("case", "before", "after"), QUOTING, ids=[q[0] for q in QUOTING])
+def test_replacement_is_quoted_for_its_context(
+    tmp_path: Path, case: str, before: str, after: str
+) -> None:
+    text = f"name: q\nwindows:\n  - w:\n      panes:\n        {before}\n"
+    p = plan(tmp_path / "q.yml", text)
+    [entry] = p.entries
+    assert entry.value in ("Zq81kkwm", "Zq81 kkwm")
+    assert p.new_text.endswith(f"      panes:\n        {after}\n"), p.new_text
