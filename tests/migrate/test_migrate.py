@@ -420,3 +420,16 @@ def test_replacement_is_quoted_for_its_context(
     [entry] = p.entries
     assert entry.value in ("Zq81kkwm", "Zq81 kkwm")
     assert p.new_text.endswith(f"      panes:\n        {after}\n"), p.new_text
+
+
+def test_symlinked_project_is_rewritten_at_its_target(home: Home, store: Put) -> None:
+    target = home.root / "dotfiles" / "s.yml"
+    target.parent.mkdir()
+    target.write_text("name: s\nwindows:\n  - a: PGPASSWORD=Zq81kkwm psql\n")
+    link = home.tmuxinator / "s.yml"
+    link.symlink_to(target)
+    r = run_paneseal("migrate", "s")
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink()
+    assert "Zq81kkwm" not in target.read_text()
+    assert files_containing(home.root, b"Zq81kkwm") == []

@@ -77,7 +77,9 @@ def command(project: str, to: str, dry_run: bool) -> int:
     from paneseal.migrate import STORE, plan
     from paneseal.store import Store, atomic_write
 
-    path = _project_path(project)
+    # a symlinked project (dotfiles) is rewritten where it really lives, never replaced by
+    # a copy that would leave the secret in the link's target
+    path = _project_path(project).resolve()
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
