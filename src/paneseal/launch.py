@@ -1,10 +1,13 @@
 """Start and stop a tmuxinator project with its secrets delivered (``paneseal start/stop``).
 
-paneseal resolves every secret first (fail closed: nothing runs if one fails), then runs
-the real ``tmuxinator start`` with a per-run shim directory first on its ``PATH``.  The shim
-(``paneseal.tmux.shim``) asks this process's broker for the values at the moment it creates
-the session and the windows that have their own secrets.  tmuxinator, its shell and its
-hooks only ever see the broker's socket path and a random token.  See docs/delivery.md.
+paneseal runs the real ``tmuxinator start`` with a per-run shim directory first on its
+``PATH``; no tmux call gets through the shim until every secret is resolved (fail closed:
+if one fails, tmuxinator is stopped before its first tmux call, so no hook runs and no
+session or server is created).  The shim (``paneseal.tmux.shim``) asks this process's broker
+for the values at the moment it creates the session and the windows that have their own
+secrets.  tmuxinator, its shell and its hooks only ever see the broker's socket path and a
+random token.  See docs/delivery.md.  Imports are lazy where they can be: everything before
+tmuxinator is spawned is on the critical path of every start.
 """
 
 from __future__ import annotations
@@ -13,34 +16,34 @@ import contextlib
 import json
 import os
 import re
-import secrets
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from paneseal import paths
-from paneseal.config import Project
 from paneseal.errors import TmuxError
-from paneseal.resolve import Request, Resolution
 from paneseal.tmux import argv as targv
-from paneseal.tmux.broker import Broker, private_dir
 from paneseal.tmux.plan import Delivery
 
+if TYPE_CHECKING:  # pragma: no cover
+    from paneseal.config import Project
+    from paneseal.resolve import Request, Resolution
+
 OPT_IN = "paneseal-tmux"
-_HANDLED = ("new-session", "new", "attach-session", "attach", "switch-client", "switchc")
-_HANDLED_WINDOWS = ("new-window", "neww", "split-window", "splitw")
 
 # ---------------------------------------------------------------------- requests
 
 
 def project_requests(project: Project) -> list[Request]:
     """Project-level secrets and every window's secrets (each keeps its scope)."""
+    from paneseal.resolve import Request
+
     out = [Request(d.name, d.ref, d.optional, "project") for d in project.secrets]
     for window in project.windows:
         out += [Request(d.name, d.ref, d.optional, "window", window.index) for d in window.secrets]
@@ -197,7 +200,6 @@ class Launch:
     extra: tuple[str, ...] = ()
     attach: bool = True
     tmuxinator: str = "tmuxinator"
-    delivery: Delivery = field(default_factory=Delivery)
 
     def tmuxinator_argv(self) -> list[str]:
         argv = [self.tmuxinator, "start"]
@@ -210,35 +212,63 @@ class Launch:
         argv += ["--suppress-tmux-version-warning=true", *self.extra]
         return argv
 
-    def run(self, *, stdin_tty: bool) -> int:
-        """Run tmuxinator with the shim and the broker; returns tmuxinator's exit code."""
+    def run(self, resolve: Callable[[], Delivery], *, stdin_tty: bool, overlap: bool) -> int:
+        """Run tmuxinator with the shim and the broker; returns tmuxinator's exit code.
+
+        ``resolve`` fetches the values (raising on any failure).  With ``overlap``,
+        tmuxinator starts first and loads while we resolve, but every tmux call it makes
+        waits in the shim until the values are ready, and tmux calls come before any hook:
+        if resolution fails, tmuxinator is killed before it has touched tmux or run a hook.
+        Only for projects without ERB, which runs Ruby from the file before any tmux call.
+        """
+        from paneseal.tmux.broker import Broker, private_dir
+
         base = private_dir(paths.runtime_dir())
-        workdir = Path(tempfile.mkdtemp(prefix="start-", dir=base))
-        token = secrets.token_hex(16)
-        broker = Broker(self.delivery, workdir / "broker.sock", token=token, session=self.session)
+        workdir = base / f"start-{os.urandom(6).hex()}"
+        workdir.mkdir(mode=0o700)
+        token = os.urandom(16).hex()
+        broker = Broker(
+            Delivery(),
+            workdir / "broker.sock",
+            token=token,
+            session=self.session,
+            targets_path=workdir / "targets",
+        )
         state = _write_state(self, workdir)
+        proc: subprocess.Popen[bytes] | None = None
         try:
             shim_dir = workdir / "bin"
             shim_dir.mkdir(mode=0o700)
-            write_shim(shim_dir, self.setup.program, self.real, self.delivery.has_window_secrets)
+            windows = any(w.secrets for w in self.project.windows)
+            write_shim(workdir, self.setup.program, self.real, windows)
             env = dict(os.environ)
             env["PATH"] = f"{shim_dir}{os.pathsep}{env.get('PATH', os.defpath)}"
             env["PANESEAL_BROKER"] = str(broker.path)
             env["PANESEAL_TOKEN"] = token
             thread = broker.start_thread()
-            proc = subprocess.Popen(
-                self.tmuxinator_argv(),
-                env=env,
-                stdin=None if (self.attach and stdin_tty) else subprocess.DEVNULL,
-            )
+            stdin = None if (self.attach and stdin_tty) else subprocess.DEVNULL
+            if overlap:
+                proc = subprocess.Popen(self.tmuxinator_argv(), env=env, stdin=stdin)
+            try:
+                delivery = resolve()
+            except BaseException:
+                if proc is not None:  # stopped while its first tmux call waits for us
+                    proc.kill()
+                    proc.wait()
+                (workdir / "failed").touch()
+                raise
+            broker.delivery = delivery
+            broker.ready.set()
+            (workdir / "ready").touch()
+            if proc is None:
+                proc = subprocess.Popen(self.tmuxinator_argv(), env=env, stdin=stdin)
             with _ignoring_interrupts():
                 rc = proc.wait()
             broker.stop()
-            thread.join(2)
+            thread.join(1)
             return rc
         finally:
             broker.stop()
-            self.delivery.clear()
             shutil.rmtree(workdir, ignore_errors=True)
             with contextlib.suppress(OSError):
                 state.unlink()
@@ -263,20 +293,19 @@ def _ignoring_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGINT, old)
 
 
-def write_shim(directory: Path, program: str, real: str, windows: bool) -> Path:
-    from importlib.resources import files
-
-    template = files("paneseal.tmux").joinpath("shim.sh").read_text(encoding="utf-8")
-    entry = Path(__file__).resolve().parent / "tmux" / "_entry.py"
-    handled = _HANDLED + (_HANDLED_WINDOWS if windows else ())
+def write_shim(workdir: Path, program: str, real: str, windows: bool) -> Path:
+    """The ``sh`` front-end, named like tmuxinator's ``tmux_command``, in ``workdir/bin``."""
+    here = Path(__file__).resolve().parent / "tmux"
+    template = (here / "shim.sh").read_text(encoding="utf-8")
+    entry = here / "_entry.py"
     text = (
-        template.replace("@SHIMDIR@", shlex.quote(str(directory)))
-        .replace("@HANDLED@", "|".join(handled))
+        template.replace("@WORKDIR@", shlex.quote(str(workdir)))
+        .replace("@WINDOWS@", "yes" if windows else "no")
         .replace("@PYTHON@", shlex.quote(sys.executable))
         .replace("@ENTRY@", shlex.quote(str(entry)))
         .replace("@REAL@", shlex.quote(real))
     )
-    shim = directory / program
+    shim = workdir / "bin" / program
     shim.write_text(text, encoding="utf-8")
     shim.chmod(0o700)
     return shim

@@ -3,6 +3,7 @@ parsing, and the broker's refusals."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from paneseal.tmux import argv as targv
+from paneseal.tmux import wire
 from paneseal.tmux.broker import Broker, BrokerRefused, ask
 from paneseal.tmux.plan import Delivery
 from paneseal.tmux.quoting import command
@@ -104,8 +106,12 @@ def test_split_target(target: str | None, expected: tuple[str, str] | None) -> N
     assert targv.split_target(target) == expected
 
 
-def req(op: str, **kw: object) -> dict[str, object]:
-    return {"op": op, "session": "web", "token": "t0ken", **kw}
+def req(op: str, **kw: str) -> list[tuple[str, str]]:
+    return [("op", op), ("session", "web"), ("token", "t0ken"), *kw.items()]
+
+
+def names(items: list[tuple[str, str]], kind: str = "e") -> set[str]:
+    return {item.split("=", 1)[0] for k, item in items if k == kind}
 
 
 @pytest.fixture
@@ -113,46 +119,65 @@ def broker() -> Iterator[Broker]:
     d = Path(tempfile.mkdtemp(prefix="psb", dir="/tmp"))
     d.chmod(0o700)
     delivery = Delivery({"P": canary()}, {0: {"W0": canary()}, 2: {"W2": canary()}})
-    b = Broker(delivery, d / "b.sock", token="t0ken", session="web")
+    b = Broker(delivery, d / "b.sock", token="t0ken", session="web", targets_path=d / "targets")
+    b.ready.set()
     t = b.start_thread()
     yield b
     b.stop()
     t.join(5)
-    d.rmdir()
+    shutil.rmtree(d)
 
 
 def test_broker_serves_the_session_once_then_windows(broker: Broker) -> None:
     path = str(broker.path)
     with pytest.raises(BrokerRefused, match="not the one being started"):
-        ask(path, {"op": "window", "session": "web", "position": 2, "token": "t0ken"})
-    reply = ask(path, {"op": "session", "session": "web", "token": "t0ken"})
-    assert set(reply["env"]) == {"P", "W0"}
-    assert reply["after"] == {"W0": None}  # first-window-only name removed afterwards
+        ask(path, req("window", position="2"))
+    reply = ask(path, req("session"))
+    assert names(reply) == {"P", "W0"}
+    assert names(reply, "r") == {"W0"}  # first-window-only name removed afterwards
     with pytest.raises(BrokerRefused, match="already handed out"):
-        ask(path, {"op": "session", "session": "web", "token": "t0ken"})
-    assert set(ask(path, req("window", position=2))["env"]) == {"W2"}
-    assert ask(path, req("window", position=1))["env"] == {}
-    ask(path, {"op": "done", "token": "t0ken"})
+        ask(path, req("session"))
+    assert names(ask(path, req("window", position="2"))) == {"W2"}
+    assert names(ask(path, req("window", position="1"))) == set()
+    with pytest.raises(BrokerRefused, match="need-base"):
+        ask(path, req("window", index="3"))
+    ask(path, req("base", base="1"))
+    assert (broker.path.parent / "targets").read_text() == "web:1\nweb:3\n"
+    assert names(ask(path, req("window", index="3"))) == {"W2"}
+    ask(path, req("done"))
     wait_until(lambda: not broker.path.exists())
     assert broker.delivery.project == {} and broker.delivery.windows == {}
+
+
+def test_broker_answers_nothing_before_ready() -> None:
+    d = Path(tempfile.mkdtemp(prefix="psb", dir="/tmp"))
+    b = Broker(Delivery({"P": "x"}), d / "b.sock", token="t", session="web")
+    t = b.start_thread()
+    try:
+        with pytest.raises(BrokerRefused, match="not resolved yet"):
+            ask(str(b.path), [("op", "session"), ("session", "web"), ("token", "t")])
+    finally:
+        b.stop()
+        t.join(5)
+        shutil.rmtree(d)
 
 
 @pytest.mark.parametrize(
     ("request_", "reason"),
     [
-        ({"op": "session", "session": "web"}, "wrong token"),
-        ({"op": "session", "session": "web", "token": "guess"}, "wrong token"),
-        ({"op": "session", "session": "other", "token": "t0ken"}, "not the one being started"),
-        ({"op": "dump", "session": "web", "token": "t0ken"}, "unknown request"),
-        ({"op": "session", "token": "t0ken"}, "no session named"),
+        ([("op", "session"), ("session", "web")], "wrong token"),
+        ([("op", "session"), ("session", "web"), ("token", "guess")], "wrong token"),
+        ([("op", "session"), ("session", "other"), ("token", "t0ken")], "not the one"),
+        (req("dump"), "unknown request"),
+        ([("op", "session"), ("token", "t0ken")], "no session named"),
     ],
     ids=["no-token", "bad-token", "other-session", "unknown-op", "no-session"],
 )
-def test_broker_refuses(broker: Broker, request_: dict[str, object], reason: str) -> None:
+def test_broker_refuses(broker: Broker, request_: list[tuple[str, str]], reason: str) -> None:
     with pytest.raises(BrokerRefused, match=reason):
         ask(str(broker.path), request_)
     # and the refusal did not consume the session's one hand-out
-    assert "env" in ask(str(broker.path), {"op": "session", "session": "web", "token": "t0ken"})
+    assert names(ask(str(broker.path), req("session"))) == {"P", "W0"}
 
 
 def test_shadowed_name_is_restored_for_later_panes() -> None:
@@ -160,3 +185,8 @@ def test_shadowed_name_is_restored_for_later_panes() -> None:
     env, after = d.session_env()
     assert env == {"DB": "window0", "P": "p"}
     assert after == {"DB": "project"}
+
+
+def test_wire_round_trips_hostile_values() -> None:
+    items = [("e", f"K={v}") for v in HOSTILE.values()]
+    assert wire.decode(wire.encode(items)) == items

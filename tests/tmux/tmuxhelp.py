@@ -152,6 +152,9 @@ class Sampler:
                 continue
             pid = int(entry.name)
             try:
+                # the parent first: a short-lived child may be gone once its environ is read
+                with open(f"/proc/{pid}/stat", "rb") as fh:
+                    ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
                 with open(f"/proc/{pid}/cmdline", "rb") as fh:
                     cmd = fh.read()
                 with open(f"/proc/{pid}/environ", "rb") as fh:
@@ -165,7 +168,7 @@ class Sampler:
                     self.environ_hits.setdefault(pid, set()).add(label)
                     self.environ_cmd[pid] = cmd[:200]
                     if pid not in self.environ_ancestors:
-                        self.environ_ancestors[pid] = ancestors(pid)
+                        self.environ_ancestors[pid] = [ppid, *ancestors(ppid)]
         self.rounds += 1
 
     def _loop(self) -> None:

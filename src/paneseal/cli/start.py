@@ -27,7 +27,6 @@ def command(
 
     Arguments after -- go to tmuxinator (e.g. -- -n other key=value).
     """
-    from paneseal import audit
     from paneseal.config import load_project
     from paneseal.launch import (
         Launch,
@@ -41,6 +40,7 @@ def command(
         session_name,
         tmuxinator_path,
     )
+    from paneseal.tmux.plan import Delivery
 
     if project_name is None and project_path is None:
         raise UsageError("name a project or pass -p PATH", hint="paneseal start PROJECT")
@@ -65,14 +65,18 @@ def command(
         argv = launch.tmuxinator_argv()
         stdin = None if attach and sys.stdin.isatty() else subprocess.DEVNULL
         sys.exit(subprocess.run(argv, stdin=stdin, check=False).returncode)
-    resolution = resolve_for_start(project_requests(project), project)
-    for failure in resolution.warnings:
-        click.echo(f"paneseal: warning: optional secret left unset: {failure.line()}", err=True)
-    launch.delivery = build_delivery(resolution)
-    audit.record(
-        audit.AccessContext("start", str(project.path), session), resolution, delivered=True
-    )
-    rc = launch.run(stdin_tty=sys.stdin.isatty())
+
+    def resolve() -> Delivery:
+        from paneseal import audit
+
+        resolution = resolve_for_start(project_requests(project), project)
+        for failure in resolution.warnings:
+            click.echo(f"paneseal: warning: optional secret left unset: {failure.line()}", err=True)
+        ctx = audit.AccessContext("start", str(project.path), session)
+        audit.record(ctx, resolution, delivered=True)
+        return build_delivery(resolution)
+
+    rc = launch.run(resolve, stdin_tty=sys.stdin.isatty(), overlap=not project.has_erb)
     if rc != 0:
         click.echo(f"paneseal: error: tmuxinator exited with status {rc}", err=True)
     sys.exit(rc if rc >= 0 else 128 - rc)

@@ -1,14 +1,17 @@
 """Run by the generated ``sh`` front-end as ``python3 -I -S _entry.py REAL ARGS...``.
 
-``-I -S`` skips site-packages and the user's environment, which saves most of Python's
-start-up time on each of the few tmux calls that deliver secrets; the package is found
-from this file's own location instead.
+This is on tmuxinator's critical path, once per tmux call that delivers secrets.  ``-I -S``
+skip site-packages and the user's environment, and the package is registered by hand
+instead of running ``paneseal/__init__.py``: the shim needs nothing from it.
 """
 
 import sys
-from pathlib import Path
 
-sys.path[0] = str(Path(__file__).resolve().parents[2])
+_src = __file__.rsplit("/", 3)[0]
+_pkg = type(sys)("paneseal")
+_pkg.__path__ = [_src + "/paneseal"]
+sys.modules["paneseal"] = _pkg
+sys.path[0] = _src
 
 from paneseal.tmux.shim import delegated  # noqa: E402
 

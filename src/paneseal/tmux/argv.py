@@ -1,14 +1,11 @@
 """Reading a tmux command line the way tmux's own getopt does (only what the shim needs).
 
-Stdlib only: this module runs in the shim, once per tmux call tmuxinator makes.
+No imports: this module runs in the shim, once per tmux call tmuxinator makes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 # tmux 3.3a: tmux [-2CDlNuvV] [-c shell-command] [-f file] [-L name] [-S path] [-T features]
-GLOBAL_FLAGS = "2CDlNuvV"
 GLOBAL_WITH_ARG = "cfLST"
 
 NEW_SESSION = frozenset({"new-session", "new"})
@@ -20,17 +17,36 @@ _OPTSTRINGS = {
     "new-session": "Ac:dDe:EF:f:n:Ps:t:x:Xy:",
     "new-window": "abc:de:F:kn:PSt:",
     "split-window": "bc:de:fF:hIl:p:Pt:vZ",
+    "attach-session": "c:dEf:rt:x",
+    "switch-client": "c:EFlnpt:rT:Z",
 }
-_CANONICAL = {"new": "new-session", "neww": "new-window", "splitw": "split-window"}
+_CANONICAL = {
+    "new": "new-session",
+    "neww": "new-window",
+    "splitw": "split-window",
+    "attach": "attach-session",
+    "switchc": "switch-client",
+}
 
 
-@dataclass(frozen=True)
 class TmuxArgv:
-    globals: tuple[str, ...]  # everything before the command, as given
-    command: str | None
-    args: tuple[str, ...]
-    socket_name: str | None = None
-    socket_path: str | None = None
+    """``globals`` is everything before the command, as given."""
+
+    __slots__ = ("args", "command", "globals", "socket_name", "socket_path")
+
+    def __init__(
+        self,
+        globals_: tuple[str, ...],
+        command: str | None,
+        args: tuple[str, ...],
+        socket_name: str | None = None,
+        socket_path: str | None = None,
+    ) -> None:
+        self.globals = globals_
+        self.command = command
+        self.args = args
+        self.socket_name = socket_name
+        self.socket_path = socket_path
 
     @property
     def canonical(self) -> str | None:
@@ -48,9 +64,7 @@ class TmuxArgv:
         args = self.args
         while i < len(args):
             arg = args[i]
-            if arg == "--":
-                break
-            if not arg.startswith("-") or arg == "-":
+            if arg == "--" or not arg.startswith("-") or arg == "-":
                 break
             j = 1
             while j < len(arg):

@@ -4,14 +4,13 @@ Values never travel through tmuxinator's environment, its shell or any argv: the
 this broker at the moment it delivers.  A request is answered only if it comes from our own
 uid (``SO_PEERCRED``), carries the run's random token (when there is one), and names the
 session being started; the session's values are handed out once.  The socket lives in a
-0700 directory of ours.  Stdlib only: the shim imports the client half.
+0700 directory of ours.  The client half is ``paneseal.tmux.wire`` (kept import-free).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hmac
-import json
 import os
 import socket
 import struct
@@ -19,16 +18,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from paneseal.tmux import wire
 from paneseal.tmux.plan import Delivery
+from paneseal.tmux.wire import BrokerRefused
 
-MAX_REQUEST = 4096
 _UCRED = struct.Struct("3i")
-
-
-class BrokerRefused(Exception):
-    """The broker said no (wrong session, replay, bad token...); the reason names no value."""
+Items = list[tuple[str, str]]
 
 
 def private_dir(path: Path) -> Path:
@@ -41,7 +37,13 @@ def private_dir(path: Path) -> Path:
 
 
 class Broker:
-    """Serve one session's delivery until ``stop()`` (or ``deadline`` seconds pass)."""
+    """Serve one session's delivery until ``stop()`` (or ``deadline`` seconds pass).
+
+    ``ready`` is set once the values are resolved; nothing is answered before that.
+    ``targets_path``, when given, receives the ``SESSION:INDEX`` targets of the windows that
+    have their own secrets once the shim reports the base-index, so the ``sh`` front-end
+    hands only those ``new-window``/``split-window`` calls to Python.
+    """
 
     def __init__(
         self,
@@ -52,7 +54,7 @@ class Broker:
         session: str | None,
         session_served: bool = False,
         deadline: float | None = None,
-        on_done: Callable[[], None] | None = None,
+        targets_path: Path | None = None,
     ) -> None:
         self.delivery = delivery
         self.path = socket_path
@@ -60,7 +62,9 @@ class Broker:
         self.session = session
         self.session_served = session_served
         self.deadline = None if deadline is None else time.monotonic() + deadline
-        self.on_done = on_done
+        self.targets_path = targets_path
+        self.base: int | None = None
+        self.ready = threading.Event()
         self.done = threading.Event()
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)
@@ -100,12 +104,11 @@ class Broker:
         self.done.set()
         self.delivery.clear()
         with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in accept()
+        with contextlib.suppress(OSError):
             self.sock.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
-        if self.on_done is not None:
-            self.on_done()
-            self.on_done = None
 
     def _handle(self, conn: socket.socket) -> None:
         conn.settimeout(5)
@@ -114,80 +117,87 @@ class Broker:
             _pid, uid, _gid = _UCRED.unpack(raw)
             if uid != os.getuid():
                 return
-            request = json.loads(_read_line(conn))
-            reply = self.answer(request)
-        except BrokerRefused as exc:
-            reply = {"error": str(exc)}
-        except (OSError, ValueError):
+            data = b""
+            while len(data) <= wire.MAX_REQUEST:
+                chunk = conn.recv(1024)
+                if not chunk:
+                    break
+                data += chunk
+            if len(data) > wire.MAX_REQUEST:
+                return
+            try:
+                reply = wire.encode(self.answer(dict(wire.decode(data))))
+            except BrokerRefused as exc:
+                reply = wire.refusal(str(exc))
+            conn.sendall(reply)
+        except (OSError, ValueError, UnicodeError):
             return
-        with contextlib.suppress(OSError):
-            conn.sendall(json.dumps(reply).encode() + b"\n")
 
-    def answer(self, request: Any) -> dict[str, Any]:
-        if not isinstance(request, dict):
-            raise BrokerRefused("malformed request")
+    def answer(self, request: dict[str, str]) -> Items:
         if self.token is not None and not hmac.compare_digest(
-            str(request.get("token", "")), self.token
+            request.get("token", "").encode(), self.token.encode()
         ):
             raise BrokerRefused("wrong token")
         op = request.get("op")
-        session = request.get("session")
+        if op not in ("session", "base", "window", "done"):
+            raise BrokerRefused(f"unknown request {op!r}")
         if op == "done":
             self.done.set()
-            return {"ok": True}
-        if not isinstance(session, str):
+            return [("ok", "1")]
+        session = request.get("session")
+        if not session:
             raise BrokerRefused("no session named")
+        if not self.ready.is_set():
+            raise BrokerRefused("the secrets are not resolved yet")
         if op == "session":
-            if self.session_served:
-                raise BrokerRefused("this session's secrets were already handed out")
-            if self.session is not None and session != self.session:
-                raise BrokerRefused(
-                    f"session {session!r} is not the one being started ({self.session!r})"
-                )
-            self.session = session
-            self.session_served = True
-            env, after = self.delivery.session_env()
-            return {"env": env, "after": after}
+            return self._session(session)
+        if session != self.session or not self.session_served:
+            raise BrokerRefused(f"session {session!r} is not the one being started")
+        if op == "base":
+            self._set_base(request.get("base", ""))
+            return [("ok", "1")]
         if op == "window":
-            if not self.session_served or session != self.session:
-                raise BrokerRefused(f"session {session!r} is not the one being started")
-            position = request.get("position")
-            if not isinstance(position, int):
-                raise BrokerRefused("no window position")
-            return {"env": self.delivery.window_env(position)}
+            position = self._position(request)
+            return [
+                ("e", f"{k}={v}") for k, v in sorted(self.delivery.window_env(position).items())
+            ]
         raise BrokerRefused(f"unknown request {op!r}")
 
+    def _session(self, session: str) -> Items:
+        if self.session_served:
+            raise BrokerRefused("this session's secrets were already handed out")
+        if self.session is not None and session != self.session:
+            raise BrokerRefused(
+                f"session {session!r} is not the one being started ({self.session!r})"
+            )
+        self.session = session
+        self.session_served = True
+        env, after = self.delivery.session_env()
+        items: Items = [("e", f"{k}={v}") for k, v in sorted(env.items())]
+        for name, value in sorted(after.items()):
+            items.append(("r", name) if value is None else ("s", f"{name}={value}"))
+        return items
 
-def _read_line(conn: socket.socket) -> bytes:
-    data = b""
-    while b"\n" not in data:
-        chunk = conn.recv(1024)
-        if not chunk:
-            break
-        data += chunk
-        if len(data) > MAX_REQUEST:
-            raise ValueError("request too long")
-    return data.split(b"\n", 1)[0]
+    def _set_base(self, text: str) -> None:
+        if not text.isdigit():
+            raise BrokerRefused("base-index must be a number")
+        self.base = int(text)
+        if self.targets_path is not None and self.session is not None:
+            lines = [f"{self.session}:{self.base + pos}\n" for pos in self.delivery.positions()]
+            tmp = self.targets_path.with_suffix(".tmp")
+            tmp.write_text("".join(lines), encoding="utf-8")
+            tmp.replace(self.targets_path)
+
+    def _position(self, request: dict[str, str]) -> int:
+        if request.get("position", "").lstrip("-").isdigit():
+            return int(request["position"])
+        if request.get("index", "").isdigit() and self.base is not None:
+            return int(request["index"]) - self.base
+        raise BrokerRefused("need-base")
 
 
-# ---------------------------------------------------------------------- client
+def ask(path: str, items: Items, timeout: float = 10) -> Items:
+    return wire.ask(path, items, timeout)
 
 
-def ask(socket_path: str, request: dict[str, Any], timeout: float = 10) -> dict[str, Any]:
-    """One request; raises BrokerRefused on a refusal, OSError if nobody answers."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(socket_path)
-        s.sendall(json.dumps(request).encode() + b"\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    reply = json.loads(data or b"{}")
-    if not isinstance(reply, dict):
-        raise BrokerRefused("malformed reply")
-    if "error" in reply:
-        raise BrokerRefused(str(reply["error"]))
-    return reply
+__all__ = ["Broker", "BrokerRefused", "ask", "private_dir"]

@@ -20,7 +20,7 @@ from pathlib import Path
 from paneseal.tmux import argv as targv
 from paneseal.tmux.broker import Broker, BrokerRefused, ask, private_dir
 from paneseal.tmux.plan import Delivery
-from paneseal.tmux.shim import SCRIPT_MARK, ShimError
+from paneseal.tmux.shim import SCRIPT_MARK, After, Env, ShimError, Source, query_base_index
 
 DEADLINE = 300.0
 OPT_IN = "paneseal-tmux"
@@ -78,13 +78,12 @@ def _script_pid() -> int | None:
     return None
 
 
-class OptInSource:
+class OptInSource(Source):
     def __init__(self, real: str) -> None:
         self.real = real
+        self.parsed: targv.TmuxArgv | None = None
 
-    def session(
-        self, name: str, parsed: targv.TmuxArgv
-    ) -> tuple[dict[str, str], dict[str, str | None]]:
+    def session(self, name: str, parsed: targv.TmuxArgv) -> tuple[Env, After]:
         from paneseal import audit
         from paneseal.config import parse_project
         from paneseal.errors import PanesealError, ResolutionFailed
@@ -127,6 +126,8 @@ class OptInSource:
             session_served=True,
             deadline=DEADLINE,
         )
+        broker.ready.set()
+        self.parsed = parsed
         pid = os.fork()
         if pid == 0:  # the broker child: detach from the terminal and tmuxinator's stdio
             try:
@@ -156,25 +157,34 @@ class OptInSource:
         sock_path, _ = state_paths(session_key(parsed, session))
         return sock_path if sock_path.exists() else None
 
-    def window(self, session: str, position: int, parsed: targv.TmuxArgv) -> dict[str, str]:
+    def base_index(self, name: str, base: int) -> None:
+        path = self._path(self.parsed, name) if self.parsed is not None else None
+        if path is not None:
+            with contextlib.suppress(OSError, BrokerRefused):
+                ask(str(path), [("op", "base"), ("session", name), ("base", str(base))])
+
+    def window(self, session: str, index: int, real: str, parsed: targv.TmuxArgv) -> Env:
         path = self._path(parsed, session)
         if path is None:
             return {}
+        request = [("op", "window"), ("session", session), ("index", str(index))]
         try:
-            reply = ask(str(path), {"op": "window", "session": session, "position": position})
+            try:
+                items = ask(str(path), request)
+            except BrokerRefused as exc:
+                if str(exc) != "need-base":
+                    raise
+                position = index - query_base_index(real, parsed)
+                items = ask(str(path), [*request, ("position", str(position))])
         except OSError as exc:
             raise ShimError(f"paneseal's broker for {session!r} is gone ({exc})") from None
-        env = reply.get("env")
-        return env if isinstance(env, dict) else {}
+        return dict(item.partition("=")[::2] for kind, item in items if kind == "e")
 
     def done(self, parsed: targv.TmuxArgv) -> None:
-        target = None
-        args = list(parsed.args)
-        if "-t" in args and args.index("-t") + 1 < len(args):
-            target = args[args.index("-t") + 1]
+        target = parsed.option("t")
         if not target:
             return
         path = self._path(parsed, target.split(":")[0])
         if path is not None:
             with contextlib.suppress(OSError, BrokerRefused):
-                ask(str(path), {"op": "done"}, timeout=2)
+                ask(str(path), [("op", "done")], timeout=2)

@@ -27,6 +27,10 @@ class Delivery:
     def window_env(self, position: int) -> dict[str, str]:
         return dict(self.windows.get(position, {}))
 
+    def positions(self) -> list[int]:
+        """Window positions that have secrets of their own."""
+        return sorted(pos for pos, env in self.windows.items() if env)
+
     @property
     def has_window_secrets(self) -> bool:
         return any(self.windows.values())
@@ -35,6 +39,3 @@ class Delivery:
         """Drop the references we hold (Python cannot wipe str memory; this is best effort)."""
         self.project.clear()
         self.windows.clear()
-
-    def to_wire(self) -> dict[str, object]:
-        return {"project": self.project, "windows": {str(k): v for k, v in self.windows.items()}}

@@ -5,7 +5,7 @@ out of the environment so nothing of ours reaches tmux's global environment), ex
 
 * ``new-session``: becomes ``tmux [globals] start-server ; source-file -`` and the original
   command, plus ``-e NAME=VALUE`` for each secret, is written to that client's stdin.  The
-  values are in no argv, not in the environment of tmuxinator, its shell or the shim's tmux.
+  values are in no argv, and not in the environment of tmuxinator, its shell or any tmux.
 * ``new-window`` / ``split-window`` aimed at a window that has window-level secrets: the
   same, with ``-e`` for that window's secrets only (tmux gives ``-e`` to that pane alone).
 * ``attach-session`` / ``switch-client``: tells the broker the script is done, then execs.
@@ -13,38 +13,48 @@ out of the environment so nothing of ours reaches tmux's global environment), ex
 Two ways in: ``delegated()`` from the per-run ``sh`` front-end that ``paneseal start``
 generates (values come from its broker), and ``main()``, the ``paneseal-tmux`` command for
 the opt-in ``tmux_command: paneseal-tmux`` (the shim resolves the project itself).  This
-module is a program entry point, so it may print to stderr and exit.
+module is a program entry point, so it may print to stderr and exit.  It imports only what
+Python has loaded already plus C modules: it runs on tmuxinator's critical path.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
 import sys
-from collections.abc import Mapping
-from pathlib import Path
-from typing import NoReturn, Protocol
 
 from paneseal.tmux import argv as targv
 from paneseal.tmux import quoting
-from paneseal.tmux.broker import BrokerRefused, ask
+from paneseal.tmux.wire import BrokerRefused, ask
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs start-up time; mypy reads this block anyway
+    from collections.abc import Mapping
+    from typing import NoReturn
 
 OWN_VARS = ("PANESEAL_BROKER", "PANESEAL_TOKEN")
 SCRIPT_MARK = b"# Run on_project_start command."
-
-
-class Source(Protocol):
-    def session(
-        self, name: str, parsed: targv.TmuxArgv
-    ) -> tuple[dict[str, str], dict[str, str | None]]: ...
-    def window(self, session: str, position: int, parsed: targv.TmuxArgv) -> dict[str, str]: ...
-    def done(self, parsed: targv.TmuxArgv) -> None: ...
+Env = dict[str, str]
+After = dict[str, "str | None"]
 
 
 class ShimError(Exception):
     """Delivery is impossible: tmuxinator's script must stop here."""
+
+
+class Source:
+    """Where the values come from (``paneseal start``'s broker, or the opt-in)."""
+
+    def session(self, name: str, parsed: targv.TmuxArgv) -> tuple[Env, After]:
+        raise NotImplementedError
+
+    def base_index(self, name: str, base: int) -> None:
+        """The shim learnt the server's base-index while creating the session."""
+
+    def window(self, session: str, index: int, real: str, parsed: targv.TmuxArgv) -> Env:
+        raise NotImplementedError
+
+    def done(self, parsed: targv.TmuxArgv) -> None:
+        raise NotImplementedError
 
 
 def clean_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -57,24 +67,93 @@ def exec_real(real: str, args: list[str]) -> NoReturn:
     os.execve(real, [real, *args], clean_env())  # noqa: S606 - argv passed as given
 
 
-def run_via_stdin(real: str, parsed: targv.TmuxArgv, lines: list[str]) -> int:
-    """Run commands through ``source-file -`` so their arguments stay out of every argv."""
-    argv = [real, *parsed.globals, "start-server", ";", "source-file", "-"]
-    data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
-    return subprocess.run(argv, input=data, env=clean_env(), check=False).returncode
+def _stdin_pipe(data: bytes) -> int:
+    """A pipe already holding ``data`` (a writer child only if it is larger than a pipe)."""
+    import fcntl
 
-
-def base_index(real: str, parsed: targv.TmuxArgv) -> int:
-    out = subprocess.run(
-        [real, *parsed.globals, "show-options", "-gv", "base-index"],
-        capture_output=True,
-        env=clean_env(),
-        check=False,
-    )
+    r, w = os.pipe()
     try:
-        return int(out.stdout.strip() or b"0")
-    except ValueError:
-        return 0
+        fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, max(len(data) + 4096, 65536))
+        fits = True
+    except OSError:
+        fits = len(data) < 60000
+    if fits:
+        _write_all(w, data)
+        os.close(w)
+        return r
+    if os.fork() == 0:  # pragma: no cover - only for values larger than pipe-max-size
+        os.close(r)
+        _write_all(w, data)
+        os._exit(0)
+    os.close(w)
+    return r
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def source_file_argv(real: str, parsed: targv.TmuxArgv) -> list[str]:
+    return [real, *parsed.globals, "start-server", ";", "source-file", "-"]
+
+
+def exec_via_stdin(real: str, parsed: targv.TmuxArgv, lines: list[str]) -> NoReturn:
+    """Run commands through ``source-file -`` so their arguments stay out of every argv."""
+    data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
+    fd = _stdin_pipe(data)
+    os.dup2(fd, 0)
+    os.close(fd)
+    argv = source_file_argv(real, parsed)
+    os.execve(real, argv, clean_env())  # noqa: S606
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+def run_via_stdin(real: str, parsed: targv.TmuxArgv, lines: list[str]) -> tuple[int, bytes, bytes]:
+    """Like ``exec_via_stdin`` but waits and returns (exit code, stdout, stderr)."""
+    data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
+    fd = _stdin_pipe(data)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        os.dup2(fd, 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        for f in (fd, out_r, out_w, err_r, err_w):
+            os.close(f)
+        os.execve(real, source_file_argv(real, parsed), clean_env())  # noqa: S606
+    for f in (fd, out_w, err_w):
+        os.close(f)
+    out = _read_all(out_r)  # tmux writes little: reading one pipe after the other is safe
+    err = _read_all(err_r)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out, err
+
+
+# tmuxinator's base-index probe starts a server that exits (no sessions) just as
+# new-session connects: tmux then reports this, and nothing was created.  Try again.
+_RACE = b"server exited unexpectedly"
+
+
+def query_base_index(real: str, parsed: targv.TmuxArgv) -> int:
+    rc, out, _err = run_via_stdin(real, parsed, ["show-options -gv base-index"])
+    text = out.strip()
+    return int(text) if rc == 0 and text.isdigit() else 0
+
+
+BASE_MARK = "paneseal-base-index:"
 
 
 def handle(real: str, args: list[str], source: Source) -> int:
@@ -85,28 +164,39 @@ def handle(real: str, args: list[str], source: Source) -> int:
         if name is None:
             raise ShimError("new-session without -s: paneseal cannot tell which project it is")
         env, after = source.session(name, parsed)
-        if not env and not after:
-            exec_real(real, args)
         lines = [quoting.command([parsed.command or cmd, *parsed.args, *quoting.env_options(env)])]
         for var, value in sorted(after.items()):
             if value is None:
                 lines.append(quoting.command(["set-environment", "-t", name, "-r", var]))
             else:
                 lines.append(quoting.command(["set-environment", "-t", name, var, value]))
-        return run_via_stdin(real, parsed, lines)
+        # learn the base-index (as tmuxinator reads it: -g) now, sparing later calls a query
+        lines.append(f"display-message -p {quoting.quote(BASE_MARK)}")
+        lines.append("show-options -gv base-index")
+        for _attempt in range(3):
+            rc, out, err = run_via_stdin(real, parsed, lines)
+            if rc == 0 or _RACE not in err:
+                break
+        sys.stderr.buffer.write(err)
+        text = out.decode("utf-8", "replace")
+        if BASE_MARK in text:
+            base = text.split(BASE_MARK, 1)[1].split()[0]
+            if base.isdigit():
+                source.base_index(name, int(base))
+        sys.stdout.write(text.split(BASE_MARK, 1)[0] if BASE_MARK in text else text)
+        return rc
     if cmd in ("new-window", "split-window"):
         target = targv.split_target(parsed.option("t"))
         if target is not None and target[1].isdigit():
             session, window = target
-            position = int(window) - base_index(real, parsed)
-            env = source.window(session, position, parsed)
+            env = source.window(session, int(window), real, parsed)
             if env:
                 line = quoting.command(
                     [parsed.command or cmd, *quoting.env_options(env), *parsed.args]
                 )
-                return run_via_stdin(real, parsed, [line])
+                exec_via_stdin(real, parsed, [line])
         exec_real(real, args)
-    if parsed.command in targv.ATTACH:
+    if cmd in ("attach-session", "switch-client"):
         source.done(parsed)
     exec_real(real, args)
 
@@ -116,44 +206,61 @@ def stop_tmuxinator_script() -> None:
     ``set -e``) and would type pane commands into whatever ``NAME:0`` matches.  Stop it."""
     ppid = os.getppid()
     try:
-        cmdline = Path(f"/proc/{ppid}/cmdline").read_bytes()
+        with open(f"/proc/{ppid}/cmdline", "rb") as fh:
+            cmdline = fh.read()
     except OSError:
         return
     if SCRIPT_MARK in cmdline:
+        import signal
+
         os.kill(ppid, signal.SIGTERM)
 
 
-class BrokerSource:
+class BrokerSource(Source):
     """Values from ``paneseal start``'s broker, found through the environment."""
 
     def __init__(self, path: str, token: str) -> None:
         self.path = path
         self.token = token
 
-    def _ask(self, request: dict[str, object]) -> dict[str, object]:
-        request["token"] = self.token
+    def _ask(self, items: list[tuple[str, str]]) -> list[tuple[str, str]]:
         try:
-            return ask(self.path, request)
+            return ask(self.path, [("token", self.token), *items])
         except OSError as exc:
             raise ShimError(f"paneseal's broker is gone ({exc.strerror or exc})") from None
 
-    def session(
-        self, name: str, parsed: targv.TmuxArgv
-    ) -> tuple[dict[str, str], dict[str, str | None]]:
-        reply = self._ask({"op": "session", "session": name})
-        env = reply.get("env")
-        after = reply.get("after")
-        assert isinstance(env, dict) and isinstance(after, dict)  # noqa: S101 - our protocol
+    def session(self, name: str, parsed: targv.TmuxArgv) -> tuple[Env, After]:
+        env: Env = {}
+        after: After = {}
+        for kind, item in self._ask([("op", "session"), ("session", name)]):
+            key, _, value = item.partition("=")
+            if kind == "e":
+                env[key] = value
+            elif kind == "s":
+                after[key] = value
+            elif kind == "r":
+                after[item] = None
         return env, after
 
-    def window(self, session: str, position: int, parsed: targv.TmuxArgv) -> dict[str, str]:
-        reply = self._ask({"op": "window", "session": session, "position": position})
-        env = reply.get("env")
-        return env if isinstance(env, dict) else {}
+    def base_index(self, name: str, base: int) -> None:
+        self._ask([("op", "base"), ("session", name), ("base", str(base))])
+
+    def window(self, session: str, index: int, real: str, parsed: targv.TmuxArgv) -> Env:
+        request = [("op", "window"), ("session", session), ("index", str(index))]
+        try:
+            items = self._ask(request)
+        except BrokerRefused as exc:
+            if str(exc) != "need-base":
+                raise
+            position = index - query_base_index(real, parsed)
+            items = self._ask([*request, ("position", str(position))])
+        return dict(item.partition("=")[::2] for kind, item in items if kind == "e")
 
     def done(self, parsed: targv.TmuxArgv) -> None:
-        with contextlib.suppress(OSError, BrokerRefused):
-            ask(self.path, {"op": "done", "token": self.token}, timeout=2)
+        try:
+            ask(self.path, [("token", self.token), ("op", "done")], timeout=2)
+        except (OSError, BrokerRefused):
+            return
 
 
 def _fail(message: str) -> NoReturn:
@@ -168,6 +275,7 @@ def run(real: str, args: list[str], source: Source) -> NoReturn:
         rc = handle(real, args, source)
     except (ShimError, BrokerRefused) as exc:
         _fail(str(exc))
+    sys.stdout.flush()
     sys.exit(rc)
 
 
@@ -180,26 +288,29 @@ def delegated(real: str, args: list[str]) -> NoReturn:
     run(real, args, BrokerSource(path, token))
 
 
+def _is_shim(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError:
+        return True
+    return head.startswith(b"#!") and b"paneseal" in head
+
+
 def find_real_tmux(name: str = "tmux", env: Mapping[str, str] | None = None) -> str:
     """The first ``name`` on PATH that is not a paneseal shim."""
     env = os.environ if env is None else env
-    me = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    me = os.path.realpath(sys.argv[0]) if sys.argv and sys.argv[0] else None
     for entry in env.get("PATH", os.defpath).split(os.pathsep):
         if not entry:
             continue
-        candidate = Path(entry) / name
-        if not (candidate.is_file() and os.access(candidate, os.X_OK)):
+        candidate = os.path.join(entry, name)
+        if not (os.path.isfile(candidate) and os.access(candidate, os.X_OK)):
             continue
-        resolved = candidate.resolve()
-        if me is not None and resolved == me:
+        resolved = os.path.realpath(candidate)
+        if resolved == me or _is_shim(resolved):
             continue
-        try:
-            head = resolved.read_bytes()[:512]
-        except OSError:
-            continue
-        if b"paneseal" in head and (head.startswith(b"#!") or b"paneseal.tmux" in head):
-            continue  # a shim of ours (generated front-end or console script)
-        return str(candidate)
+        return candidate
     raise ShimError(f"no real {name} found on PATH (install it: apt-get install tmux)")
 
 
