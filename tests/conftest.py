@@ -6,18 +6,33 @@ Backend fixtures live in the conftest.py of their own test folder.
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from pshelp import (
+    Home,
+    all_cmdlines,
+    canary,
+    files_containing,
+    paneseal_argv,
+    run_paneseal,
+    wait_until,
+)
+
+__all__ = [
+    "Home",
+    "all_cmdlines",
+    "canary",
+    "files_containing",
+    "paneseal_argv",
+    "run_paneseal",
+    "wait_until",
+]
 
 ENV_DROP = (
     "TMUX",
@@ -33,35 +48,6 @@ ENV_DROP = (
     "DBUS_SESSION_BUS_ADDRESS",
     "XDG_RUNTIME_DIR",
 )
-
-
-@dataclass(frozen=True)
-class Home:
-    root: Path
-
-    @property
-    def config(self) -> Path:
-        return self.root / ".config"
-
-    @property
-    def data(self) -> Path:
-        return self.root / ".local" / "share"
-
-    @property
-    def state(self) -> Path:
-        return self.root / ".local" / "state"
-
-    @property
-    def tmuxinator(self) -> Path:
-        return self.config / "tmuxinator"
-
-    def env(self) -> dict[str, str]:
-        return dict(os.environ)
-
-
-def canary(prefix: str = "CANARY") -> str:
-    """A random value that can only appear somewhere if paneseal put it there."""
-    return f"{prefix}_{secrets.token_hex(12)}"
 
 
 @pytest.fixture
@@ -92,29 +78,6 @@ def home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Home]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def paneseal_argv(*args: str) -> list[str]:
-    return [sys.executable, "-m", "paneseal", *args]
-
-
-def run_paneseal(
-    *args: str,
-    input: bytes | str | None = None,
-    env: Mapping[str, str] | None = None,
-    timeout: float = 60,
-    cwd: str | Path | None = None,
-) -> subprocess.CompletedProcess[bytes]:
-    data = input.encode() if isinstance(input, str) else input
-    return subprocess.run(
-        paneseal_argv(*args),
-        input=data,
-        capture_output=True,
-        env=dict(env) if env is not None else None,
-        timeout=timeout,
-        check=False,
-        cwd=cwd,
-    )
-
-
 @pytest.fixture
 def store(home: Home) -> Callable[[str, bytes | str], None]:
     """An initialised embedded store; call the result to add an entry."""
@@ -127,43 +90,3 @@ def store(home: Home) -> Callable[[str, bytes | str], None]:
         assert res.returncode == 0, res.stderr
 
     return put
-
-
-def wait_until(
-    predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.02
-) -> object:
-    """Retry until ``predicate`` is truthy (never a bare sleep)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s: {predicate}")
-        time.sleep(interval)
-
-
-def files_containing(root: Path, needle: bytes, skip: Sequence[Path] = ()) -> list[Path]:
-    """Every regular file under ``root`` whose bytes contain ``needle``."""
-    hits: list[Path] = []
-    for p in root.rglob("*"):
-        if any(p == s or s in p.parents for s in skip):
-            continue
-        try:
-            if p.is_file() and not p.is_symlink() and needle in p.read_bytes():
-                hits.append(p)
-        except OSError:
-            continue
-    return hits
-
-
-def all_cmdlines() -> list[bytes]:
-    out: list[bytes] = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
-                    out.append(fh.read())
-            except OSError:
-                continue
-    return out

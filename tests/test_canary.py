@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import Home, all_cmdlines, files_containing, paneseal_argv, run_paneseal
 from paneseal.store import Store
+from pshelp import Home, all_cmdlines, files_containing, paneseal_argv, run_paneseal
 
 REPORTER = """\
 # PANESEAL_CANARY_REPORTER: print the named variables as hex, then maybe wait

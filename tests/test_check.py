@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from conftest import Home, canary, run_paneseal
+from pshelp import Home, canary, run_paneseal
 
 Put = Callable[[str, bytes | str], None]
 

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import Home
 from paneseal.config import (
     RESERVED_NAMES,
     all_projects,
@@ -21,6 +20,7 @@ from paneseal.config import (
     parse_project,
 )
 from paneseal.errors import ConfigError, ProjectNotFound
+from pshelp import Home
 
 GOOD = """\
 name: shop

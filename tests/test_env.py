@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from conftest import Home, canary, paneseal_argv, run_paneseal
 from paneseal.envformat import FORMATS, fish_quote, render, sh_quote
 from paneseal.errors import UsageError
+from pshelp import Home, canary, paneseal_argv, run_paneseal
 from ptyutil import run_in_pty
 
 Put = Callable[[str, bytes | str], None]

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Home
 from paneseal.errors import (
     ProviderTimeout,
     ProviderUnavailable,
@@ -22,6 +21,7 @@ from paneseal.providers.env import EnvProvider
 from paneseal.providers.exec import ExecProvider
 from paneseal.providers.store import StoreProvider
 from paneseal.refs import SecretRef
+from pshelp import Home
 
 
 def ref(text: str) -> SecretRef:

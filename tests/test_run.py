@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Home, all_cmdlines, canary, paneseal_argv, run_paneseal, wait_until
 from paneseal.store import Store
+from pshelp import Home, all_cmdlines, canary, paneseal_argv, run_paneseal, wait_until
 
 Put = Callable[[str, bytes | str], None]
 

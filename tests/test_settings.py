@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Home
 from paneseal.config import parse_project
 from paneseal.errors import ConfigError
 from paneseal.providers.base import DEFAULT_TIMEOUT
 from paneseal.settings import Settings, load_settings
+from pshelp import Home
 
 
 def write(home: Home, text: str) -> Path:

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import Home, canary, files_containing, paneseal_argv, run_paneseal
 from paneseal.errors import StoreError
 from paneseal.store import Store
+from pshelp import Home, canary, files_containing, paneseal_argv, run_paneseal
 from ptyutil import run_in_pty
 
 Put = Callable[[str, bytes | str], None]

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Home, run_paneseal
 from paneseal import audit
 from paneseal.audit import chain, read, store
 from paneseal.errors import AccessDenied, AuditError, ProviderError, SecretNotFound
@@ -21,6 +20,7 @@ from paneseal.refs import SecretRef
 from paneseal.resolve import Outcome, Request, Resolution
 from paneseal.secret import Secret
 from paneseal.settings import Settings
+from pshelp import Home, run_paneseal
 
 CTX = audit.AccessContext("run", "/tmp/p.yml", "sess")
 

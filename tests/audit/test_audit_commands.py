@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Home, canary, files_containing, paneseal_argv, run_paneseal
 from paneseal.audit import read
 from paneseal.audit import store as audit_store
+from pshelp import Home, canary, files_containing, paneseal_argv, run_paneseal
 
 Put = Callable[[str, bytes | str], None]
 

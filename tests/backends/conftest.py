@@ -14,7 +14,6 @@ All paths are short and under /tmp: gpg-agent and D-Bus sockets fail on long pat
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -28,43 +27,19 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
-if TYPE_CHECKING:
-    from conftest import (
-        Home,
-        all_cmdlines,
-        canary,
-        files_containing,
-        paneseal_argv,
-        run_paneseal,
-        wait_until,
-    )
-else:
-    # A folder's conftest.py is imported as ``conftest`` too, shadowing the root one: load
-    # the root helpers under their own name and re-export them, so test modules here can
-    # ``from conftest import canary, run_paneseal`` like everywhere else.
-    def _root_conftest() -> Any:
-        name = "paneseal_tests_root_conftest"
-        if name not in sys.modules:
-            spec = importlib.util.spec_from_file_location(
-                name, Path(__file__).resolve().parent.parent / "conftest.py"
-            )
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            spec.loader.exec_module(module)
-        return sys.modules[name]
-
-    _root = _root_conftest()
-    Home = _root.Home
-    all_cmdlines = _root.all_cmdlines
-    canary = _root.canary
-    files_containing = _root.files_containing
-    paneseal_argv = _root.paneseal_argv
-    run_paneseal = _root.run_paneseal
-    wait_until = _root.wait_until
+from pshelp import (
+    Home,
+    all_cmdlines,
+    canary,
+    files_containing,
+    paneseal_argv,
+    run_paneseal,
+    wait_until,
+)
 
 __all__ = [
     "Home",

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conftest import canary
 from paneseal.errors import (
     AccessDenied,
     ConfigError,
@@ -29,10 +28,11 @@ from paneseal.providers.aws import ParameterStoreProvider, SecretsManagerProvide
 from paneseal.providers.base import ProviderContext
 from paneseal.refs import SecretRef
 from paneseal.resolve import Request, Resolution, resolve
+from pshelp import canary
 
 if TYPE_CHECKING:
     from backends.conftest import Moto
-    from conftest import Home
+    from pshelp import Home
 
 
 def resolve_refs(

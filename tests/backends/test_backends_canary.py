@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import canary, files_containing, run_paneseal
+from pshelp import canary, files_containing, run_paneseal
 
 if TYPE_CHECKING:
     from backends.conftest import FakeCli, KeyringBus, Moto, PassStore
-    from conftest import Home
+    from pshelp import Home
 
 # The child proves delivery and scans every process's argv while it runs.
 CHILD = """

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conftest import canary
 from paneseal.errors import AccessDenied, ConfigError, ProviderUnavailable, SecretNotFound
 from paneseal.providers.base import ProviderContext
 from paneseal.providers.keyring import KeyringProvider
 from paneseal.refs import SecretRef
 from paneseal.resolve import Request, Resolution, resolve
+from pshelp import canary
 
 if TYPE_CHECKING:
     from backends.conftest import KeyringBus

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conftest import canary
 from paneseal.errors import (
     AccessDenied,
     ConfigError,
@@ -23,6 +22,7 @@ from paneseal.providers.bitwarden import BitwardenProvider, item_fields
 from paneseal.providers.onepassword import OnePasswordProvider
 from paneseal.refs import SecretRef
 from paneseal.resolve import Request, Resolution, resolve
+from pshelp import canary
 
 if TYPE_CHECKING:
     from backends.conftest import FakeCli

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conftest import canary
 from paneseal.errors import (
     AccessDenied,
     ConfigError,
@@ -22,6 +21,7 @@ from paneseal.providers.base import ProviderContext
 from paneseal.providers.passstore import PassProvider, parse_entry
 from paneseal.refs import SecretRef
 from paneseal.resolve import Request, Resolution, resolve
+from pshelp import canary
 
 if TYPE_CHECKING:
     from backends.conftest import PassStore

@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import canary, run_paneseal
+from pshelp import canary, run_paneseal
 
 if TYPE_CHECKING:
     from backends.conftest import Moto, PassStore
-    from conftest import Home
+    from pshelp import Home
 
 
 @pytest.mark.parametrize(

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import Home, canary, files_containing, run_paneseal
 from paneseal.config import erb_tags, mask_erb, parse_project
 from paneseal.migrate import plan
 from paneseal.scan.scanner import scan_text
 from paneseal.store import Store
+from pshelp import Home, canary, files_containing, run_paneseal
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "corpus" / "tmuxinator-real"
@@ -315,7 +315,7 @@ def test_paneseal_start_gives_panes_the_values_they_had(
     Each pane hashes what its command saw into a file, so no value is written anywhere."""
     import tempfile
 
-    from conftest import wait_until
+    from pshelp import wait_until
 
     runtime = Path(tempfile.mkdtemp(prefix="psm", dir="/tmp"))
     runtime.chmod(0o700)

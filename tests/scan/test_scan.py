@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Home, canary, files_containing, run_paneseal
 from paneseal.scan.positions import Positions
 from paneseal.scan.scanner import read_text, scan_file, scan_text
+from pshelp import Home, canary, files_containing, run_paneseal
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "corpus" / "tmuxinator-real"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import run_paneseal
+from pshelp import run_paneseal
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,51 +7,24 @@ and must not appear.  Server code lives in ``openbao.py`` (importable by benchma
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
+from pshelp import (
+    Home,
+    all_cmdlines,
+    canary,
+    files_containing,
+    paneseal_argv,
+    run_paneseal,
+    wait_until,
+)
 from vault import openbao
-
-if TYPE_CHECKING:
-    from conftest import (
-        Home,
-        all_cmdlines,
-        canary,
-        files_containing,
-        paneseal_argv,
-        run_paneseal,
-        wait_until,
-    )
-else:
-    # This file is imported as ``conftest`` too, shadowing the root one: load the root
-    # helpers under their own name (shared with the other test folders) and re-export them.
-    def _root_conftest() -> Any:
-        name = "paneseal_tests_root_conftest"
-        if name not in sys.modules:
-            spec = importlib.util.spec_from_file_location(
-                name, Path(__file__).resolve().parent.parent / "conftest.py"
-            )
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            spec.loader.exec_module(module)
-        return sys.modules[name]
-
-    _root = _root_conftest()
-    Home = _root.Home
-    all_cmdlines = _root.all_cmdlines
-    canary = _root.canary
-    files_containing = _root.files_containing
-    paneseal_argv = _root.paneseal_argv
-    run_paneseal = _root.run_paneseal
-    wait_until = _root.wait_until
 
 __all__ = [
     "Bao",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import Home, all_cmdlines, canary, files_containing, paneseal_argv, run_paneseal
+from pshelp import Home, all_cmdlines, canary, files_containing, paneseal_argv, run_paneseal
 
 if TYPE_CHECKING:
     from vault.conftest import Bao

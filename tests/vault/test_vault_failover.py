@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conftest import Home, canary, run_paneseal
 from paneseal.errors import ProviderError, ProviderTimeout, ProviderUnavailable
 from paneseal.providers.base import ProviderContext
 from paneseal.providers.vault import VaultProvider
 from paneseal.refs import SecretRef
 from paneseal.resolve import Request, Resolution, resolve
+from pshelp import Home, canary, run_paneseal
 from vault import openbao
 
 if TYPE_CHECKING:

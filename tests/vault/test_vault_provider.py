@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conftest import Home, canary
 from paneseal.errors import (
     AccessDenied,
     ConfigError,
@@ -23,6 +22,7 @@ from paneseal.providers.base import ProviderContext
 from paneseal.providers.vault import VaultProvider
 from paneseal.refs import SecretRef
 from paneseal.resolve import Request, Resolution, resolve
+from pshelp import Home, canary
 
 if TYPE_CHECKING:
     from vault.conftest import Bao
