@@ -25,11 +25,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
-from paneseal import paths
 from paneseal.errors import (
     AccessDenied,
     ConfigError,
-    Location,
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
@@ -37,6 +35,7 @@ from paneseal.errors import (
     SecretNotFound,
     TLSError,
 )
+from paneseal.providers import support
 from paneseal.providers.base import Fetched, ProviderContext, missing_extra
 from paneseal.refs import SecretRef
 
@@ -77,24 +76,13 @@ _DENIED_HINT = "check the credentials boto3 uses (aws sts get-caller-identity) a
 
 def check_settings(scheme: str, settings: Mapping[str, Any]) -> dict[str, Any]:
     """Validate ``[providers.<scheme>]``: unknown keys and wrong types are config errors."""
-    out: dict[str, Any] = {}
-    value: Any
-    for key, value in settings.items():
-        where = Location(str(paths.settings_path()), None, f"providers.{scheme}.{key}")
-        expected = _SETTINGS.get(key)
-        if expected is None:
-            raise ConfigError(
-                f"unknown setting {key!r} for {scheme}://",
-                where,
-                hint="known settings: " + ", ".join(sorted(_SETTINGS)),
-            )
-        if isinstance(value, bool) or not isinstance(value, expected):
-            raise ConfigError(f"{key} has the wrong type ({type(value).__name__})", where)
+    out = support.check_settings(scheme, settings, _SETTINGS)
+    for key, value in out.items():
+        where = support.setting_location(scheme, key)
         if isinstance(value, int) and key != "timeout" and not 1 <= value <= 64:
             raise ConfigError(f"{key} must be between 1 and 64", where)
         if isinstance(value, str) and key == "endpoint_url" and "://" not in value:
             raise ConfigError("endpoint_url must start with https:// or http://", where)
-        out[key] = value
     return out
 
 

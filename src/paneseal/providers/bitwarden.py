@@ -28,7 +28,8 @@ from paneseal.errors import (
     SecretNotFound,
 )
 from paneseal.providers.base import Fetched, ProviderContext
-from paneseal.providers.onepassword import check_cli_settings, fan_out, find_binary, run_cli
+from paneseal.providers.onepassword import check_cli_settings, find_binary, run_cli
+from paneseal.providers.support import fan_out
 from paneseal.refs import SecretRef
 
 

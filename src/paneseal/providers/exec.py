@@ -12,11 +12,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import ClassVar
 
@@ -29,6 +27,7 @@ from paneseal.errors import (
     SecretNotFound,
 )
 from paneseal.providers.base import Fetched, ProviderContext
+from paneseal.providers.support import fan_out, run_program
 from paneseal.refs import SecretRef
 
 _PROGRAM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
@@ -61,10 +60,7 @@ class ExecProvider:
         # one deadline for the whole batch: a program queued behind 8 slow ones must still
         # be killed before the resolver gives up, or it would outlive paneseal
         self._deadline = time.monotonic() + self.timeout
-        if len(refs) == 1:
-            return {refs[0]: self._one(refs[0])}
-        with ThreadPoolExecutor(max_workers=min(8, len(refs))) as pool:
-            return dict(zip(refs, pool.map(self._one, refs), strict=True))
+        return fan_out(refs, self._one, max_workers=8)
 
     def _one(self, ref: SecretRef) -> Fetched | ProviderError:
         program, _, locator = ref.locator.partition("/")
@@ -75,28 +71,23 @@ class ExecProvider:
                 hint=f"put it on PATH or in {paths.config_dir() / 'providers'}",
             )
         try:
-            proc = subprocess.Popen(
+            ran = run_program(
                 [exe, locator],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
+                timeout=self._deadline - time.monotonic(),
                 cwd=Path.home() if Path.home().is_dir() else "/",
             )
         except OSError as exc:
             return ProviderUnavailable(f"cannot run {program}: {exc.strerror}")
-        try:
-            out, err = proc.communicate(timeout=max(0.05, self._deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            _kill_group(proc)
             return ProviderTimeout(
                 f"{program} did not finish within {self.timeout:g} s and was killed",
                 hint="raise [providers.exec] timeout in config.toml if it is just slow",
             )
-        if proc.returncode != 0:
-            first = err.decode("utf-8", "replace").strip().splitlines()
-            reason = first[0][:300] if first else f"exit status {proc.returncode}"
+        if ran.code != 0:
+            first = ran.stderr.decode("utf-8", "replace").strip().splitlines()
+            reason = first[0][:300] if first else f"exit status {ran.code}"
             return SecretNotFound(f"{program} failed: {reason}", hint=f"run {program} by hand")
+        out = ran.stdout
         if len(out) > MAX_OUTPUT:
             return ProviderUnavailable(f"{program} printed more than {MAX_OUTPUT} bytes")
         if out.endswith(b"\n"):
@@ -105,11 +96,3 @@ class ExecProvider:
 
     def close(self) -> None:
         return None
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
-    proc.communicate()

@@ -17,18 +17,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from paneseal import paths
 from paneseal.errors import (
     AccessDenied,
     ConfigError,
-    Location,
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
@@ -36,6 +32,7 @@ from paneseal.errors import (
     SecretNotFound,
 )
 from paneseal.providers.base import Fetched, ProviderContext
+from paneseal.providers.support import check_settings, fan_out, run_program, setting_location
 from paneseal.refs import SecretRef
 
 MAX_OUTPUT = 1 << 20
@@ -47,28 +44,18 @@ def check_cli_settings(
     scheme: str, settings: Mapping[str, Any], extra: Sequence[str] = ()
 ) -> dict[str, Any]:
     """``binary``, ``timeout``, ``max_workers`` (+ ``extra`` string keys) for a CLI provider."""
-    known: dict[str, type | tuple[type, ...]] = {
+    schema: dict[str, type | tuple[type, ...]] = {
         "binary": str,
         "timeout": (int, float),
         "max_workers": int,
         **dict.fromkeys(extra, str),
     }
-    out: dict[str, Any] = {}
-    value: Any
-    for key, value in settings.items():
-        where = Location(str(paths.settings_path()), None, f"providers.{scheme}.{key}")
-        expected = known.get(key)
-        if expected is None:
-            raise ConfigError(
-                f"unknown setting {key!r} for {scheme}://",
-                where,
-                hint="known settings: " + ", ".join(sorted(known)),
-            )
-        if isinstance(value, bool) or not isinstance(value, expected):
-            raise ConfigError(f"{key} has the wrong type ({type(value).__name__})", where)
-        if key == "max_workers" and isinstance(value, int) and not 1 <= value <= 32:
-            raise ConfigError("max_workers must be between 1 and 32", where)
-        out[key] = value
+    out = check_settings(scheme, settings, schema)
+    workers = out.get("max_workers")
+    if workers is not None and not 1 <= workers <= 32:
+        raise ConfigError(
+            "max_workers must be between 1 and 32", setting_location(scheme, "max_workers")
+        )
     return out
 
 
@@ -81,35 +68,23 @@ class CliResult:
 
 def run_cli(argv: list[str], env: Mapping[str, str], timeout: float) -> CliResult | ProviderError:
     """Run a vendor CLI without a shell or a terminal; kill its process group on timeout."""
+    name = os.path.basename(argv[0])
     try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=dict(env),
-            start_new_session=True,
-        )
+        ran = run_program(argv, timeout=timeout, env=env)
     except OSError as exc:
-        return ProviderUnavailable(f"cannot run {os.path.basename(argv[0])}: {exc.strerror}")
-    try:
-        out, err = proc.communicate(timeout=timeout)
+        return ProviderUnavailable(f"cannot run {name}: {exc.strerror}")
     except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            proc.kill()
-        proc.communicate()
         return ProviderTimeout(
-            f"{os.path.basename(argv[0])} did not answer within {timeout:g} s and was killed",
+            f"{name} did not answer within {timeout:g} s and was killed",
             hint="is it waiting for a sign-in or unlock? raise the timeout in config.toml "
             "if it is just slow",
         )
+    out = ran.stdout
     if len(out) > MAX_OUTPUT:
         return ProviderUnavailable(
             f"{os.path.basename(argv[0])} printed more than {MAX_OUTPUT} bytes"
         )
-    return CliResult(proc.returncode, out, err.decode("utf-8", "replace"))
+    return CliResult(ran.code, out, ran.stderr.decode("utf-8", "replace"))
 
 
 def find_binary(name: str, scheme: str, install_hint: str) -> str | ProviderError:
@@ -119,16 +94,6 @@ def find_binary(name: str, scheme: str, install_hint: str) -> str | ProviderErro
             f"{name!r} not found on PATH", provider=scheme, hint=install_hint
         )
     return found
-
-
-def fan_out(
-    refs: Sequence[SecretRef], one: Any, max_workers: int
-) -> dict[SecretRef, Fetched | ProviderError]:
-    workers = min(max_workers, len(refs))
-    if workers <= 1:
-        return {ref: one(ref) for ref in refs}
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(zip(refs, pool.map(one, refs), strict=True))
 
 
 class OnePasswordProvider:

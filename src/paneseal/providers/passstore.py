@@ -14,24 +14,21 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar
 
-from paneseal import paths
 from paneseal.errors import (
     AccessDenied,
     ConfigError,
-    Location,
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
     ReferenceSyntaxError,
     SecretNotFound,
 )
+from paneseal.providers import support
 from paneseal.providers.base import Fetched, ProviderContext
 from paneseal.refs import SecretRef
 
@@ -56,24 +53,13 @@ _LOCKED = (
 
 
 def check_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    value: Any
-    for key, value in settings.items():
-        where = Location(str(paths.settings_path()), None, f"providers.pass.{key}")
-        expected = _SETTINGS.get(key)
-        if expected is None:
-            raise ConfigError(
-                f"unknown setting {key!r} for pass://",
-                where,
-                hint="known settings: " + ", ".join(sorted(_SETTINGS)),
-            )
-        if isinstance(value, bool) or not isinstance(value, expected):
-            raise ConfigError(f"{key} has the wrong type ({type(value).__name__})", where)
-        if key == "max_workers" and isinstance(value, int) and not 1 <= value <= 64:
+    out = support.check_settings("pass", settings, _SETTINGS)
+    for key, value in out.items():
+        where = support.setting_location("pass", key)
+        if key == "max_workers" and not 1 <= value <= 64:
             raise ConfigError("max_workers must be between 1 and 64", where)
         if isinstance(value, str) and key != "gpg" and not os.path.isabs(os.path.expanduser(value)):
             raise ConfigError(f"{key} must be an absolute path", where)
-        out[key] = value
     return out
 
 
@@ -145,11 +131,7 @@ class PassProvider:
         def one(ref: SecretRef) -> Fetched | ProviderError:
             return _decrypt(gpg, store, ref, env, timeout)
 
-        workers = min(self.settings.get("max_workers", 8), len(refs))
-        if workers <= 1:
-            return {ref: one(ref) for ref in refs}
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return dict(zip(refs, pool.map(one, refs), strict=True))
+        return support.fan_out(refs, one, self.settings.get("max_workers", 8))
 
     def close(self) -> None:
         return None
@@ -165,30 +147,21 @@ def _decrypt(
             hint="list the entries with: pass ls",
         )
     try:
-        proc = subprocess.Popen(
+        ran = support.run_program(
             [gpg, "--batch", "--quiet", "--yes", "--no-tty", "--decrypt", "--", str(entry)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=dict(env),
-            start_new_session=True,
+            timeout=timeout,
+            env=env,
         )
     except OSError as exc:
         return ProviderUnavailable(f"cannot run gpg: {exc.strerror}")
-    try:
-        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            proc.kill()
-        proc.communicate()
         return ProviderTimeout(
             f"gpg did not decrypt {ref.locator} within {timeout:g} s",
             hint="is gpg-agent waiting for a passphrase? unlock the key with 'pass show' once",
         )
-    if proc.returncode != 0:
-        return _translate(err.decode("utf-8", "replace"), proc.returncode)
+    out = ran.stdout
+    if ran.code != 0:
+        return _translate(ran.stderr.decode("utf-8", "replace"), ran.code)
     if len(out) > MAX_ENTRY:
         return ProviderUnavailable(f"entry larger than {MAX_ENTRY} bytes")
     return parse_entry(out.decode("utf-8", "surrogateescape"))
