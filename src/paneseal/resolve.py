@@ -107,7 +107,7 @@ def parse_field_document(text: str) -> Mapping[str, str] | None:
         except ValueError:
             data = None
         if isinstance(data, dict):
-            return {str(k): _as_text(v) for k, v in data.items()}
+            return {str(k): field_text(v) for k, v in data.items()}
     if ":" in text or "=" in text:
         pairs: dict[str, str] = {}
         for line in text.splitlines():
@@ -134,11 +134,12 @@ def _yaml_mapping(text: str) -> Mapping[str, str] | None:
     except yaml.YAMLError:
         return None
     if isinstance(data, dict):
-        return {str(k): _as_text(v) for k, v in data.items()}
+        return {str(k): field_text(v) for k, v in data.items()}
     return None
 
 
-def _as_text(value: Any) -> str:
+def field_text(value: Any) -> str:
+    """A field's value as delivered text: scalars as written, nested values as compact JSON."""
     if isinstance(value, str):
         return value
     if isinstance(value, bool):

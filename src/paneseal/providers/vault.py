@@ -49,6 +49,7 @@ from paneseal.errors import (
 )
 from paneseal.providers.base import Fetched, ProviderContext, missing_extra
 from paneseal.refs import SecretRef
+from paneseal.resolve import field_text
 
 SCHEME = "vault"
 AUTH_METHODS = ("token", "approle", "userpass")
@@ -886,7 +887,7 @@ class VaultProvider:
             data = data.get("data")
             if not isinstance(data, dict):
                 raise _Problem(SecretNotFound(f"no data {what} (deleted or destroyed)"))
-        return Fetched(fields={str(k): _as_text(v) for k, v in data.items()})
+        return Fetched(fields={str(k): field_text(v) for k, v in data.items()})
 
     def close(self) -> None:
         if self._cluster is not None:
@@ -909,15 +910,3 @@ def _deleted_version(exc: Exception) -> str | None:
     if meta.get("deletion_time"):
         return f"version {version} was deleted"
     return None
-
-
-def _as_text(value: Any) -> str:
-    import json
-
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
