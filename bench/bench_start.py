@@ -5,6 +5,8 @@ second window).  The bare start passes the secrets the naive way: exported in th
 environment of ``tmuxinator start`` before a fresh tmux server (so they land in tmux's global
 environment and every pane).  Both start against a fresh server each time (killed between
 runs), in an isolated HOME, alternating, 10 runs each; medians compared.  Target: <= 1.25x.
+For information, the opt-in (``tmux_command: paneseal-tmux`` + plain ``tmuxinator start``)
+is timed too, 5 runs.
 
     python3 bench/bench_start.py [--runs 10]
 """
