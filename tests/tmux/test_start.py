@@ -55,7 +55,7 @@ def tmuxinator_start(name: str, *args: str) -> subprocess.CompletedProcess[bytes
 
 
 @pytest.mark.parametrize("server", ["no-server", "server-running"])
-@pytest.mark.parametrize("mode", ["paneseal-start", "optin-tmuxinator"])
+@pytest.mark.parametrize("mode", ["paneseal-start", "paneseal-start-erb", "optin-tmuxinator"])
 def test_fail_closed(
     home: Home, store: Put, runtime_dir: Path, server_socket: None, mode: str, server: str
 ) -> None:
@@ -70,12 +70,14 @@ def test_fail_closed(
     ]
     if mode == "optin-tmuxinator":
         data["tmux_command"] = "paneseal-tmux"
+    if mode == "paneseal-start-erb":  # ERB: resolved before tmuxinator is spawned at all
+        data["windows"][1] = {"two": {"panes": ["echo <%= 'TYPED' + '_B' %>"]}}  # type: ignore[index]
     write_project(home, "failing", data)
     if server == "server-running":
         # a session whose name 'failing:0' would match by prefix if the script ran on
         tmux("new-session", "-d", "-s", "failing-other")
     before = tmux_server_pids()
-    if mode == "paneseal-start":
+    if mode.startswith("paneseal-start"):
         r = run_paneseal("start", "failing", "--no-attach", env=shell_env())
         assert r.returncode == 5
     else:
@@ -87,7 +89,7 @@ def test_fail_closed(
     assert token.encode() not in r.stdout + r.stderr
     assert not has_session("failing")
     assert tmux_server_pids() - before == set()  # no new server
-    if mode == "paneseal-start":  # the opt-in resolves at new-session, after these hooks
+    if mode != "optin-tmuxinator":  # the opt-in resolves at new-session, after these hooks
         assert not (home.root / "first_start_ran").exists()
     if server == "server-running":
         scroll = tmux("capture-pane", "-p", "-S", "-", "-t", "=failing-other:")
