@@ -304,6 +304,7 @@ def write_shim(workdir: Path, program: str, real: str, windows: bool) -> Path:
         .replace("@PYTHON@", shlex.quote(sys.executable))
         .replace("@ENTRY@", shlex.quote(str(entry)))
         .replace("@REAL@", shlex.quote(real))
+        .replace("@PANESEAL_PID@", str(os.getpid()))
     )
     shim = workdir / "bin" / program
     shim.write_text(text, encoding="utf-8")

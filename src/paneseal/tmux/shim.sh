@@ -6,7 +6,10 @@
 # has already stopped tmuxinator and every call here fails ("failed").
 d=@WORKDIR@
 while [ ! -e "$d/ready" ]; do
-  [ -e "$d/failed" ] && exit 1
+  # failed, run directory gone, or paneseal itself gone: never pass a call through
+  if [ -e "$d/failed" ] || [ ! -d "$d" ] || ! kill -0 @PANESEAL_PID@ 2>/dev/null; then
+    exit 1
+  fi
   sleep 0.005
 done
 PATH=${PATH#"$d/bin:"}
