@@ -122,7 +122,7 @@ def real_tmux(setup: TmuxSetup, env: Mapping[str, str] | None = None) -> str:
         raise TmuxError(
             f"tmux_command {setup.program!r} is a path, so paneseal cannot put its shim in "
             "front of it",
-            hint="use a command name found on PATH (e.g. tmux_command: tmux)",
+            hint="use a command name found on PATH, e.g. tmux_command: tmux",
         )
     name = "tmux" if setup.program == OPT_IN else setup.program
     from paneseal.tmux.shim import ShimError, find_real_tmux
