@@ -1,45 +1,25 @@
 """Helpers for real tmux + tmuxinator tests: project writer, pane inspection, /proc sampling.
 
-Imported as ``tmux.tmuxhelp`` (tests/ is on sys.path; a folder's conftest.py is imported as
-``conftest`` and would shadow the root one).  Every test runs in the root ``home`` fixture
+Imported as ``tmux.tmuxhelp`` (tests/ is on sys.path); the shared helpers come from
+tests/pshelp.py.  Every test runs in the root ``home`` fixture
 (own HOME, XDG dirs and TMUX_TMPDIR, servers killed afterwards) and starts projects through
 the real ``paneseal`` / ``tmuxinator`` commands.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-if TYPE_CHECKING:
-    from conftest import Home, canary, run_paneseal, wait_until
-else:
-
-    def _root() -> Any:
-        name = "paneseal_tests_root_conftest"
-        if name not in sys.modules:
-            spec = importlib.util.spec_from_file_location(
-                name, Path(__file__).resolve().parent.parent / "conftest.py"
-            )
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            spec.loader.exec_module(module)
-        return sys.modules[name]
-
-    Home = _root().Home
-    canary = _root().canary
-    run_paneseal = _root().run_paneseal
-    wait_until = _root().wait_until
+from pshelp import Home, canary, run_paneseal, wait_until
 
 __all__ = ["Home", "canary", "run_paneseal", "wait_until"]
 
