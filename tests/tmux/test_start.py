@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tmux.tmuxhelp import (
     Home,
@@ -292,29 +293,40 @@ def test_attach_through_a_terminal(
 # ----------------------------------------------------------------------------- stop
 
 
+@pytest.mark.parametrize("by", ["name", "path"])
 def test_stop_kills_session_and_cleans_up(
-    home: Home, store: Put, runtime_dir: Path, server_socket: None
+    home: Home, store: Put, runtime_dir: Path, server_socket: None, by: str
 ) -> None:
     store("token", canary())
     store("winkey", canary())
     stopped = home.root / "stopped"
-    write_project(home, "halt", simple_project(home.root, on_project_stop=f"touch {stopped}"))
-    r = run_paneseal("start", "halt", "--no-attach", env=shell_env())
+    data = simple_project(home.root, on_project_stop=f"touch {stopped}")
+    if by == "name":
+        path = write_project(home, "halt", data)
+        which = ["halt"]
+    else:  # a project file outside tmuxinator's directories: start/stop -p PATH
+        elsewhere = home.root / "elsewhere"
+        elsewhere.mkdir()
+        path = elsewhere / "halt.yml"
+        path.write_text(yaml.safe_dump({"name": "halt", **data}, sort_keys=False))
+        which = ["-p", str(path)]
+    r = run_paneseal("start", *which, "--no-attach", env=shell_env())
     assert r.returncode == 0, r.stderr
+    assert has_session("halt")
     # a helper left behind by an interrupted opt-in start (simulated: a process of ours)
     from paneseal.config import parse_project
     from paneseal.launch import TmuxSetup, _state_key
 
-    key = _state_key(TmuxSetup.of(parse_project(home.tmuxinator / "halt.yml")), "halt")
+    key = _state_key(TmuxSetup.of(parse_project(path)), "halt")
     helper = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(60)", "paneseal-helper"]
     )
     base = runtime_dir / "paneseal"
     (base / f"{key}.json").write_text(json.dumps({"pid": helper.pid, "session": "halt"}))
     (base / f"{key}.sock").write_text("")
-    r = run_paneseal("stop", "halt", env=shell_env())
+    r = run_paneseal("stop", *which, env=shell_env())
     assert r.returncode == 0, r.stderr.decode()
     assert not has_session("halt")
-    assert stopped.exists()
+    assert stopped.exists()  # tmuxinator's on_project_stop hook ran
     assert helper.wait(10) != 0
     assert [p.name for p in runtime_dir.rglob("*") if p.name != "paneseal"] == []
