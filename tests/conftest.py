@@ -78,6 +78,13 @@ def home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Home]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _never_the_real_home(home: Home) -> Home:
+    """Every test runs in its own HOME: none may read or write the user's real config,
+    store, audit log or scan salt (a test that does would also see stray state)."""
+    return home
+
+
 @pytest.fixture
 def store(home: Home) -> Callable[[str, bytes | str], None]:
     """An initialised embedded store; call the result to add an entry."""

@@ -42,6 +42,14 @@ def canary(prefix: str = "CANARY") -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
+REPO = Path(__file__).resolve().parent.parent
+# ../shared beside the checkout, as in the workspace and in CI; tests that need it skip
+# with this reason where it is absent.
+SHARED = REPO.parent / "shared"
+CORPUS = SHARED / "corpus" / "tmuxinator-real"
+NO_CORPUS = "../shared/corpus/tmuxinator-real is absent (run inside the workspace)"
+
+
 def paneseal_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "paneseal", *args]
 

@@ -13,13 +13,13 @@ import yaml
 
 from paneseal.config import erb_tags, mask_erb, parse_project
 from paneseal.errors import ConfigError
+from pshelp import CORPUS, NO_CORPUS
 
-CORPUS = Path("/work/shared/corpus/tmuxinator-real")
 FILES = (
     sorted(p for p in CORPUS.glob("*") if p.suffix in (".yml", ".yaml")) if CORPUS.is_dir() else []
 )
 
-pytestmark = pytest.mark.skipif(not FILES, reason="shared corpus not present")
+pytestmark = pytest.mark.skipif(not FILES, reason=NO_CORPUS)
 
 TOP_BLOCK = "\nsecrets:\n  CORPUS_SECRET: store://corpus_secret\n"
 

@@ -407,6 +407,10 @@ class _TooDeep(Exception):
     pass
 
 
+def _too_deep(path: Path) -> ConfigError:
+    return ConfigError(f"nested more than {MAX_DEPTH} levels deep", Location(str(path)))
+
+
 def _first_document(text: str) -> yaml.Node | None:
     """tmuxinator reads the first YAML document of a file (Psych.safe_load) and ignores
     any after it; do the same."""
@@ -443,10 +447,10 @@ def parse_project(path: Path, text: str | None = None) -> Project:
     try:
         root = _first_document(masked)
     except (_TooDeep, RecursionError):
-        raise ConfigError(
-            f"nested more than {MAX_DEPTH} levels deep", Location(str(path))
-        ) from None
+        raise _too_deep(path) from None
     except yaml.YAMLError as exc:
+        if "nesting depth" in str(exc):  # PyYAML >= 6.0.4 stops deep nesting itself
+            raise _too_deep(path) from None
         if reader.tags:
             return _fallback(path, text, reader)
         problem, err_line = _yaml_problem(exc, masked)

@@ -17,10 +17,9 @@ from paneseal.config import erb_tags, mask_erb, parse_project
 from paneseal.migrate import plan
 from paneseal.scan.scanner import scan_text
 from paneseal.store import Store
-from pshelp import Home, canary, files_containing, run_paneseal
+from pshelp import CORPUS, NO_CORPUS, Home, canary, files_containing, run_paneseal
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO.parent / "shared" / "corpus" / "tmuxinator-real"
 SALT = b"t"
 Put = Callable[[str, bytes | str], None]
 
@@ -67,7 +66,7 @@ def _only_spans_changed(old: str, new: str, spans: list[tuple[int, int]], names:
     assert collapse.sub(mark, old) == collapse.sub(mark, new)
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus/tmuxinator-real is absent")
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=NO_CORPUS)
 @pytest.mark.parametrize("source", _corpus_with_findings(), ids=lambda p: p.name[:50])
 def test_round_trip_on_real_corpus(home: Home, store: Put, source: Path) -> None:
     path = home.tmuxinator / "p.yml"

@@ -10,10 +10,9 @@ import pytest
 
 from paneseal.scan.positions import Positions
 from paneseal.scan.scanner import read_text, scan_file, scan_text
-from pshelp import Home, canary, files_containing, run_paneseal
+from pshelp import CORPUS, NO_CORPUS, Home, canary, files_containing, run_paneseal
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO.parent / "shared" / "corpus" / "tmuxinator-real"
 SARIF_SCHEMA = REPO.parent / "shared" / "schemas" / "sarif-schema-2.1.0.json"
 SALT = b"s"
 
@@ -83,7 +82,7 @@ def test_erb_is_masked_as_config_masks_it() -> None:
     assert pos.key_path(f.start) == "windows[0].wxxxxxxxx"
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus/tmuxinator-real is absent")
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=NO_CORPUS)
 def test_every_real_corpus_file_scans_without_error() -> None:
     files = sorted(p for p in CORPUS.iterdir() if p.suffix in (".yml", ".yaml"))
     assert len(files) >= 300
@@ -100,7 +99,7 @@ def test_every_real_corpus_file_scans_without_error() -> None:
     assert sum(by_rule.values()) == 31, by_rule
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus/tmuxinator-real is absent")
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=NO_CORPUS)
 def test_cli_over_corpus_reports_and_exits_1(home: Home) -> None:
     r = run_paneseal("scan", "--format", "json", str(CORPUS))
     assert r.returncode == 1, r.stderr
