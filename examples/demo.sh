@@ -25,7 +25,7 @@ paneseal store ls
 
 cp "$here/demo.yml" "$XDG_CONFIG_HOME/tmuxinator/paneseal-demo.yml"
 step "the project file holds references only"
-sed -n '/secrets:/,/^$/p' "$here/demo.yml" | head -n 4
+grep -E '^ *(secrets:|DEMO_)' "$here/demo.yml"
 
 step "paneseal check paneseal-demo (values are never shown)"
 paneseal check paneseal-demo
