@@ -46,7 +46,7 @@ if paneseal start --help >/dev/null 2>&1; then
   if tmux show-environment -g | grep -q '^DEMO_'; then echo "  LEAK"; exit 1; else echo "  clean"; fi
   step "what the panes' own commands printed (they read the variables themselves)"
   for pane in app.0 logs.0; do
-    tmux capture-pane -p -t "paneseal-demo:$pane" | grep -E 'pane - ' | tail -n 1 | sed "s/^/  $pane: /"
+    tmux capture-pane -p -J -t "paneseal-demo:$pane" | grep -E 'pane - ' | tail -n 1 | sed "s/^/  $pane: /"
   done
   step "paneseal stop paneseal-demo"
   paneseal stop paneseal-demo
