@@ -20,7 +20,7 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,17 +202,16 @@ class Launch:
     tmuxinator: str = "tmuxinator"
 
     def tmuxinator_argv(self) -> list[str]:
-        argv = [self.tmuxinator, "start"]
-        name = self.project.path.stem
-        if _named_lookup_finds(self.project.path, name):
-            argv.append(name)
-        else:
-            argv += ["-p", str(self.project.path)]
-        argv.append("--attach" if self.attach else "--no-attach")
-        argv += ["--suppress-tmux-version-warning=true", *self.extra]
-        return argv
+        return tmuxinator_argv(self.project.path, self.attach, self.extra, self.tmuxinator)
 
-    def run(self, resolve: Callable[[], Delivery], *, stdin_tty: bool, overlap: bool) -> int:
+    def run(
+        self,
+        resolve: Callable[[], Delivery],
+        *,
+        stdin_tty: bool,
+        overlap: bool,
+        started: Run | None = None,
+    ) -> int:
         """Run tmuxinator with the shim and the broker; returns tmuxinator's exit code.
 
         ``resolve`` fetches the values (raising on any failure).  With ``overlap``,
@@ -220,58 +219,152 @@ class Launch:
         waits in the shim until the values are ready, and tmux calls come before any hook:
         if resolution fails, tmuxinator is killed before it has touched tmux or run a hook.
         Only for projects without ERB, which runs Ruby from the file before any tmux call.
+        ``started`` is a run whose tmuxinator was spawned before the project was parsed.
         """
-        from paneseal.tmux.broker import Broker, private_dir
+        run = started or Run.create(self.setup.program, self.real)
+        try:
+            state = _write_state(self, run.workdir)
+            try:
+                if overlap and run.proc is None:
+                    run.spawn(self.tmuxinator_argv(), self.stdin(stdin_tty))
+                try:
+                    delivery = resolve()
+                except BaseException:
+                    run.fail()
+                    raise
+                run.deliver(delivery, self.session)
+                if run.proc is None:
+                    run.spawn(self.tmuxinator_argv(), self.stdin(stdin_tty))
+                return run.wait()
+            finally:
+                with contextlib.suppress(OSError):
+                    state.unlink()
+        finally:
+            run.close()
+
+    def stdin(self, stdin_tty: bool) -> int | None:
+        return None if (self.attach and stdin_tty) else subprocess.DEVNULL
+
+
+def tmuxinator_argv(
+    path: Path, attach: bool, extra: Sequence[str], tmuxinator: str = "tmuxinator"
+) -> list[str]:
+    """Name the project the way that makes tmuxinator find this very file."""
+    argv = [tmuxinator, "start"]
+    name = path.stem
+    if _named_lookup_finds(path, name):
+        argv.append(name)
+    else:
+        argv += ["-p", str(path)]
+    argv.append("--attach" if attach else "--no-attach")
+    argv += ["--suppress-tmux-version-warning=true", *extra]
+    return argv
+
+
+def early_program(path: Path) -> str | None:
+    """``tmux`` when tmuxinator may be spawned before the project is parsed: the file holds
+    no ERB (which runs Ruby before any tmux call) and cannot name another tmux_command (the
+    shim's name).  None: parse first.  The guess is checked once the file is parsed."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    if b"<%" in raw or b"tmux_command" in raw:
+        return None
+    return "tmux"
+
+
+class Run:
+    """One tmuxinator run behind the shim: private run directory, broker, relay, gate.
+
+    Nothing passes the gate until ``deliver()`` (or ``nothing_to_deliver()``); ``fail()``
+    kills tmuxinator while its first tmux call still waits, then fails every call."""
+
+    def __init__(self, workdir: Path, program: str, real: str) -> None:
+        from paneseal.tmux.broker import Broker
+        from paneseal.tmux.relay import Relay
+
+        self.workdir = workdir
+        self.program = program
+        self.real = real
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.token = os.urandom(16).hex()
+        self.broker = Broker(
+            Delivery(),
+            workdir / "broker.sock",
+            token=self.token,
+            session=None,
+            targets_path=workdir / "targets",
+        )
+        self.relay = Relay(self.broker, workdir, real)
+        (workdir / "bin").mkdir(mode=0o700)
+        write_shim(workdir, program, real)
+        self.threads = [self.broker.start_thread(), _thread(self.relay.serve, "paneseal-relay")]
+
+    @classmethod
+    def create(cls, program: str, real: str) -> Run:
+        from paneseal.tmux.broker import private_dir
 
         base = private_dir(paths.runtime_dir())
         workdir = base / f"start-{os.urandom(6).hex()}"
         workdir.mkdir(mode=0o700)
-        token = os.urandom(16).hex()
-        broker = Broker(
-            Delivery(),
-            workdir / "broker.sock",
-            token=token,
-            session=self.session,
-            targets_path=workdir / "targets",
-        )
-        state = _write_state(self, workdir)
-        proc: subprocess.Popen[bytes] | None = None
         try:
-            shim_dir = workdir / "bin"
-            shim_dir.mkdir(mode=0o700)
-            windows = any(w.secrets for w in self.project.windows)
-            write_shim(workdir, self.setup.program, self.real, windows)
-            env = dict(os.environ)
-            env["PATH"] = f"{shim_dir}{os.pathsep}{env.get('PATH', os.defpath)}"
-            env["PANESEAL_BROKER"] = str(broker.path)
-            env["PANESEAL_TOKEN"] = token
-            thread = broker.start_thread()
-            stdin = None if (self.attach and stdin_tty) else subprocess.DEVNULL
-            if overlap:
-                proc = subprocess.Popen(self.tmuxinator_argv(), env=env, stdin=stdin)
-            try:
-                delivery = resolve()
-            except BaseException:
-                if proc is not None:  # stopped while its first tmux call waits for us
-                    proc.kill()
-                    proc.wait()
-                (workdir / "failed").touch()
-                raise
-            broker.delivery = delivery
-            broker.ready.set()
-            (workdir / "ready").touch()
-            if proc is None:
-                proc = subprocess.Popen(self.tmuxinator_argv(), env=env, stdin=stdin)
-            with _ignoring_interrupts():
-                rc = proc.wait()
-            broker.stop()
-            thread.join(1)
-            return rc
-        finally:
-            broker.stop()
+            return cls(workdir, program, real)
+        except BaseException:
             shutil.rmtree(workdir, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                state.unlink()
+            raise
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PATH"] = f"{self.workdir / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}"
+        env["PANESEAL_BROKER"] = str(self.broker.path)
+        env["PANESEAL_TOKEN"] = self.token
+        return env
+
+    def spawn(self, argv: list[str], stdin: int | None) -> None:
+        self.proc = subprocess.Popen(argv, env=self.env(), stdin=stdin)
+
+    def fail(self) -> None:
+        if self.proc is not None:  # stopped while its first tmux call waits for us
+            self.proc.kill()
+            self.proc.wait()
+        with contextlib.suppress(OSError):  # gone already: closed, nothing can pass
+            (self.workdir / "failed").touch()
+
+    def deliver(self, delivery: Delivery, session: str | None) -> None:
+        self.broker.session = session
+        self.broker.delivery = delivery
+        self.broker.ready.set()
+        (self.workdir / "ready").touch()
+
+    def nothing_to_deliver(self) -> None:
+        """The session exists already: tmuxinator only attaches; no new-session is served."""
+        self.broker.session_served = True
+        (self.workdir / "targets").write_text("", encoding="utf-8")
+        self.broker.ready.set()
+        (self.workdir / "ready").touch()
+
+    def wait(self) -> int:
+        if self.proc is None:
+            raise TmuxError("tmuxinator was never started")
+        with _ignoring_interrupts():
+            rc = self.proc.wait()
+        self.broker.stop()
+        self.relay.close()
+        for t in self.threads:
+            t.join(1)
+        return rc
+
+    def close(self) -> None:
+        self.broker.stop()
+        self.relay.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _thread(target: Callable[[], None], name: str) -> threading.Thread:
+    t = threading.Thread(target=target, name=name, daemon=True)
+    t.start()
+    return t
 
 
 def _named_lookup_finds(path: Path, name: str) -> bool:
@@ -293,16 +386,12 @@ def _ignoring_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGINT, old)
 
 
-def write_shim(workdir: Path, program: str, real: str, windows: bool) -> Path:
+def write_shim(workdir: Path, program: str, real: str) -> Path:
     """The ``sh`` front-end, named like tmuxinator's ``tmux_command``, in ``workdir/bin``."""
     here = Path(__file__).resolve().parent / "tmux"
     template = (here / "shim.sh").read_text(encoding="utf-8")
-    entry = here / "_entry.py"
     text = (
         template.replace("@WORKDIR@", shlex.quote(str(workdir)))
-        .replace("@WINDOWS@", "yes" if windows else "no")
-        .replace("@PYTHON@", shlex.quote(sys.executable))
-        .replace("@ENTRY@", shlex.quote(str(entry)))
         .replace("@REAL@", shlex.quote(real))
         .replace("@PANESEAL_PID@", str(os.getpid()))
     )

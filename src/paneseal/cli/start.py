@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from paneseal.errors import UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+
+    from paneseal.launch import Run
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -28,7 +35,56 @@ def command(
 
     Arguments after -- go to tmuxinator (e.g. -- -n other key=value).
     """
-    from paneseal.config import load_project
+    if project_name is None and project_path is None:
+        raise UsageError("name a project or pass -p PATH", hint="paneseal start PROJECT")
+    # Critical path: tmuxinator (Ruby) takes ~200 ms to reach its first tmux call, and the
+    # shim holds that call until the secrets are resolved, so spawn it as soon as its argv
+    # and the shim are known; parsing, checks and resolution run while it loads.
+    from paneseal.config import find_project
+    from paneseal.launch import Run, early_program, real_tmux, tmuxinator_argv, tmuxinator_path
+
+    path = find_project(project_name, path=project_path)
+    tmuxinator = tmuxinator_path()
+    stdin_tty = sys.stdin.isatty()
+    stdin = None if attach and stdin_tty else subprocess.DEVNULL
+    early: Run | None = None
+    program = early_program(path)
+    if program is not None:
+        from paneseal.launch import TmuxSetup
+
+        early = Run.create(program, real_tmux(TmuxSetup(program)))
+        try:
+            early.spawn(tmuxinator_argv(path, attach, extra, tmuxinator), stdin)
+        except BaseException:
+            early.fail()
+            early.close()
+            raise
+    try:
+        rc = _start(path, tmuxinator, attach, extra, stdin_tty, early)
+    except BaseException:
+        if early is not None:
+            early.fail()
+            early.close()
+        raise
+    if rc != 0:
+        click.echo(f"paneseal: error: tmuxinator exited with status {rc}", err=True)
+    # Everything is delivered, recorded and cleaned up: skip the interpreter's teardown of
+    # every imported module (~10 ms, a measurable share of a start; see bench/bench_start.py).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc if rc >= 0 else 128 - rc)
+
+
+def _start(
+    path: Path,
+    tmuxinator: str,
+    attach: bool,
+    extra: tuple[str, ...],
+    stdin_tty: bool,
+    early: Run | None,
+) -> int:
+    """Everything after the (possibly early) spawn; returns tmuxinator's exit status."""
+    from paneseal.config import parse_project
     from paneseal.launch import (
         Launch,
         TmuxSetup,
@@ -39,16 +95,17 @@ def command(
         resolve_for_start,
         session_exists,
         session_name,
-        tmuxinator_path,
     )
     from paneseal.tmux.plan import Delivery
 
-    if project_name is None and project_path is None:
-        raise UsageError("name a project or pass -p PATH", hint="paneseal start PROJECT")
-    project = load_project(project_name, path=project_path)
-    tmuxinator = tmuxinator_path()
+    project = parse_project(path)
     setup = TmuxSetup.of(project)
     real = real_tmux(setup)
+    if early is not None and (setup.program != early.program or project.has_erb):
+        # the raw-text guess was wrong: nothing got past the gate; start over properly
+        early.fail()
+        early.close()
+        early = None
     session = session_name(project, extra)
     for line in bypass_warnings(project):
         click.echo(
@@ -61,11 +118,14 @@ def command(
             "secrets again",
             err=True,
         )
-        import subprocess
-
+        if early is not None:
+            try:
+                early.nothing_to_deliver()
+                return early.wait()
+            finally:
+                early.close()
         argv = launch.tmuxinator_argv()
-        stdin = None if attach and sys.stdin.isatty() else subprocess.DEVNULL
-        sys.exit(subprocess.run(argv, stdin=stdin, check=False).returncode)
+        return subprocess.run(argv, stdin=launch.stdin(stdin_tty), check=False).returncode
 
     def resolve() -> Delivery:
         from paneseal import audit
@@ -77,11 +137,4 @@ def command(
         audit.record(ctx, resolution, delivered=True)
         return build_delivery(resolution)
 
-    rc = launch.run(resolve, stdin_tty=sys.stdin.isatty(), overlap=not project.has_erb)
-    if rc != 0:
-        click.echo(f"paneseal: error: tmuxinator exited with status {rc}", err=True)
-    # Everything is delivered, recorded and cleaned up: skip the interpreter's teardown of
-    # every imported module (~10 ms, a measurable share of a start; see bench/bench_start.py).
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(rc if rc >= 0 else 128 - rc)
+    return launch.run(resolve, stdin_tty=stdin_tty, overlap=not project.has_erb, started=early)

@@ -16,11 +16,15 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from paneseal.tmux import argv as targv
 from paneseal.tmux.broker import Broker, BrokerRefused, ask, private_dir
 from paneseal.tmux.plan import Delivery
 from paneseal.tmux.shim import SCRIPT_MARK, After, Env, ShimError, Source, query_base_index
+
+if TYPE_CHECKING:  # pragma: no cover
+    from paneseal.tmux.shim import Runner
 
 DEADLINE = 300.0
 OPT_IN = "paneseal-tmux"
@@ -163,7 +167,9 @@ class OptInSource(Source):
             with contextlib.suppress(OSError, BrokerRefused):
                 ask(str(path), [("op", "base"), ("session", name), ("base", str(base))])
 
-    def window(self, session: str, index: int, real: str, parsed: targv.TmuxArgv) -> Env:
+    def window(
+        self, session: str, index: int, real: str, parsed: targv.TmuxArgv, runner: Runner | None
+    ) -> Env:
         path = self._path(parsed, session)
         if path is None:
             return {}
@@ -174,7 +180,7 @@ class OptInSource(Source):
             except BrokerRefused as exc:
                 if str(exc) != "need-base":
                     raise
-                position = index - query_base_index(real, parsed)
+                position = index - query_base_index(real, parsed, runner)
                 items = ask(str(path), [*request, ("position", str(position))])
         except OSError as exc:
             raise ShimError(f"paneseal's broker for {session!r} is gone ({exc})") from None

@@ -10,9 +10,10 @@ out of the environment so nothing of ours reaches tmux's global environment), ex
   same, with ``-e`` for that window's secrets only (tmux gives ``-e`` to that pane alone).
 * ``attach-session`` / ``switch-client``: tells the broker the script is done, then execs.
 
-Two ways in: ``delegated()`` from the per-run ``sh`` front-end that ``paneseal start``
-generates (values come from its broker), and ``main()``, the ``paneseal-tmux`` command for
-the opt-in ``tmux_command: paneseal-tmux`` (the shim resolves the project itself).  This
+Two ways in: ``paneseal.tmux.relay``, which runs ``handle()`` inside ``paneseal start`` for
+the calls its per-run ``sh`` front-end hands over, and ``main()``, the ``paneseal-tmux``
+command for the opt-in ``tmux_command: paneseal-tmux`` (the shim resolves the project
+itself, or asks the broker of a ``paneseal start`` it runs under).  This
 module is a program entry point, so it may print to stderr and exit.  It imports only what
 Python has loaded already plus C modules: it runs on tmuxinator's critical path.
 """
@@ -28,8 +29,12 @@ from paneseal.tmux.wire import BrokerRefused, ask
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs start-up time; mypy reads this block anyway
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import NoReturn
+
+    # runs tmux with argv and stdin data: (exit code, stdout, stderr)
+    Runner = Callable[[list[str], bytes], tuple[int, bytes, bytes]]
+    Result = tuple[int, bytes, bytes] | None
 
 OWN_VARS = ("PANESEAL_BROKER", "PANESEAL_TOKEN")
 SCRIPT_MARK = b"# Run on_project_start command."
@@ -50,7 +55,9 @@ class Source:
     def base_index(self, name: str, base: int) -> None:
         """The shim learnt the server's base-index while creating the session."""
 
-    def window(self, session: str, index: int, real: str, parsed: targv.TmuxArgv) -> Env:
+    def window(
+        self, session: str, index: int, real: str, parsed: targv.TmuxArgv, runner: Runner | None
+    ) -> Env:
         raise NotImplementedError
 
     def done(self, parsed: targv.TmuxArgv) -> None:
@@ -99,16 +106,6 @@ def source_file_argv(real: str, parsed: targv.TmuxArgv) -> list[str]:
     return [real, *parsed.globals, "start-server", ";", "source-file", "-"]
 
 
-def exec_via_stdin(real: str, parsed: targv.TmuxArgv, lines: list[str]) -> NoReturn:
-    """Run commands through ``source-file -`` so their arguments stay out of every argv."""
-    data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
-    fd = _stdin_pipe(data)
-    os.dup2(fd, 0)
-    os.close(fd)
-    argv = source_file_argv(real, parsed)
-    os.execve(real, argv, clean_env())  # noqa: S606
-
-
 def _read_all(fd: int) -> bytes:
     chunks = []
     while True:
@@ -120,9 +117,9 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def run_via_stdin(real: str, parsed: targv.TmuxArgv, lines: list[str]) -> tuple[int, bytes, bytes]:
-    """Like ``exec_via_stdin`` but waits and returns (exit code, stdout, stderr)."""
-    data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
+def run_forked(argv: list[str], data: bytes) -> tuple[int, bytes, bytes]:
+    """Run tmux with ``data`` on its stdin; (exit code, stdout, stderr).  The shim's runner:
+    a plain fork and exec, because ``subprocess`` would cost the shim its start-up time."""
     fd = _stdin_pipe(data)
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -133,7 +130,7 @@ def run_via_stdin(real: str, parsed: targv.TmuxArgv, lines: list[str]) -> tuple[
         os.dup2(err_w, 2)
         for f in (fd, out_r, out_w, err_r, err_w):
             os.close(f)
-        os.execve(real, source_file_argv(real, parsed), clean_env())  # noqa: S606
+        os.execve(argv[0], argv, clean_env())  # noqa: S606
     for f in (fd, out_w, err_w):
         os.close(f)
     out = _read_all(out_r)  # tmux writes little: reading one pipe after the other is safe
@@ -142,13 +139,21 @@ def run_via_stdin(real: str, parsed: targv.TmuxArgv, lines: list[str]) -> tuple[
     return os.waitstatus_to_exitcode(status), out, err
 
 
+def run_via_stdin(
+    real: str, parsed: targv.TmuxArgv, lines: list[str], runner: Runner | None = None
+) -> tuple[int, bytes, bytes]:
+    """Run commands through ``source-file -`` so their arguments stay out of every argv."""
+    data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
+    return (runner or run_forked)(source_file_argv(real, parsed), data)
+
+
 # tmuxinator's base-index probe starts a server that exits (no sessions) just as
 # new-session connects: tmux then reports this, and nothing was created.  Try again.
 _RACE = b"server exited unexpectedly"
 
 
-def query_base_index(real: str, parsed: targv.TmuxArgv) -> int:
-    rc, out, _err = run_via_stdin(real, parsed, ["show-options -gv base-index"])
+def query_base_index(real: str, parsed: targv.TmuxArgv, runner: Runner | None = None) -> int:
+    rc, out, _err = run_via_stdin(real, parsed, ["show-options -gv base-index"], runner)
     text = out.strip()
     return int(text) if rc == 0 and text.isdigit() else 0
 
@@ -156,7 +161,9 @@ def query_base_index(real: str, parsed: targv.TmuxArgv) -> int:
 BASE_MARK = "paneseal-base-index:"
 
 
-def handle(real: str, args: list[str], source: Source) -> int:
+def handle(real: str, args: list[str], source: Source, runner: Runner | None = None) -> Result:
+    """Deliver what this call needs; (exit code, stdout, stderr) of the tmux run for it,
+    or None: the call carries no secret, run the real tmux with ``args`` as they are."""
     parsed = targv.parse(args)
     cmd = parsed.canonical
     if cmd == "new-session":
@@ -174,31 +181,29 @@ def handle(real: str, args: list[str], source: Source) -> int:
         lines.append(f"display-message -p {quoting.quote(BASE_MARK)}")
         lines.append("show-options -gv base-index")
         for _attempt in range(3):
-            rc, out, err = run_via_stdin(real, parsed, lines)
+            rc, out, err = run_via_stdin(real, parsed, lines, runner)
             if rc == 0 or _RACE not in err:
                 break
-        sys.stderr.buffer.write(err)
-        text = out.decode("utf-8", "replace")
-        if BASE_MARK in text:
-            base = text.split(BASE_MARK, 1)[1].split()[0]
+        text, mark, rest = out.partition(BASE_MARK.encode())
+        if mark:
+            base = rest.split()[0] if rest.split() else b""
             if base.isdigit():
                 source.base_index(name, int(base))
-        sys.stdout.write(text.split(BASE_MARK, 1)[0] if BASE_MARK in text else text)
-        return rc
+        return rc, text, err
     if cmd in ("new-window", "split-window"):
         target = targv.split_target(parsed.option("t"))
         if target is not None and target[1].isdigit():
             session, window = target
-            env = source.window(session, int(window), real, parsed)
+            env = source.window(session, int(window), real, parsed, runner)
             if env:
                 line = quoting.command(
                     [parsed.command or cmd, *quoting.env_options(env), *parsed.args]
                 )
-                exec_via_stdin(real, parsed, [line])
-        exec_real(real, args)
+                return run_via_stdin(real, parsed, [line], runner)
+        return None
     if cmd in ("attach-session", "switch-client"):
         source.done(parsed)
-    exec_real(real, args)
+    return None
 
 
 def stop_tmuxinator_script() -> None:
@@ -245,14 +250,16 @@ class BrokerSource(Source):
     def base_index(self, name: str, base: int) -> None:
         self._ask([("op", "base"), ("session", name), ("base", str(base))])
 
-    def window(self, session: str, index: int, real: str, parsed: targv.TmuxArgv) -> Env:
+    def window(
+        self, session: str, index: int, real: str, parsed: targv.TmuxArgv, runner: Runner | None
+    ) -> Env:
         request = [("op", "window"), ("session", session), ("index", str(index))]
         try:
             items = self._ask(request)
         except BrokerRefused as exc:
             if str(exc) != "need-base":
                 raise
-            position = index - query_base_index(real, parsed)
+            position = index - query_base_index(real, parsed, runner)
             items = self._ask([*request, ("position", str(position))])
         return dict(item.partition("=")[::2] for kind, item in items if kind == "e")
 
@@ -272,20 +279,16 @@ def _fail(message: str) -> NoReturn:
 
 def run(real: str, args: list[str], source: Source) -> NoReturn:
     try:
-        rc = handle(real, args, source)
+        result = handle(real, args, source)
     except (ShimError, BrokerRefused) as exc:
         _fail(str(exc))
+    if result is None:
+        exec_real(real, args)
+    rc, out, err = result
+    sys.stderr.buffer.write(err)
+    sys.stdout.buffer.write(out)
     sys.stdout.flush()
     sys.exit(rc)
-
-
-def delegated(real: str, args: list[str]) -> NoReturn:
-    """Called by the generated ``sh`` front-end under ``paneseal start``."""
-    path = os.environ.get("PANESEAL_BROKER", "")
-    token = os.environ.get("PANESEAL_TOKEN", "")
-    if not path or not token:
-        exec_real(real, args)
-    run(real, args, BrokerSource(path, token))
 
 
 def _is_shim(path: str) -> bool:
