@@ -291,7 +291,7 @@ class Run:
         self.token = os.urandom(16).hex()
         self.broker = Broker(
             Delivery(),
-            workdir / "broker.sock",
+            None,  # no socket: the relay asks it in-process
             token=self.token,
             session=None,
             targets_path=workdir / "targets",
@@ -299,7 +299,7 @@ class Run:
         self.relay = Relay(self.broker, workdir, real)
         (workdir / "bin").mkdir(mode=0o700)
         write_shim(workdir, program, real)
-        self.threads = [self.broker.start_thread(), _thread(self.relay.serve, "paneseal-relay")]
+        self.thread = _thread(self.relay.serve, "paneseal-relay")
 
     @classmethod
     def create(cls, program: str, real: str) -> Run:
@@ -317,7 +317,6 @@ class Run:
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["PATH"] = f"{self.workdir / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}"
-        env["PANESEAL_BROKER"] = str(self.broker.path)
         env["PANESEAL_TOKEN"] = self.token
         return env
 
@@ -351,8 +350,7 @@ class Run:
             rc = self.proc.wait()
         self.broker.stop()
         self.relay.close()
-        for t in self.threads:
-            t.join(1)
+        self.thread.join(1)
         return rc
 
     def close(self) -> None:

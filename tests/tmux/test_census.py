@@ -220,7 +220,7 @@ def test_leak_census(
     # encrypted store; control: the hook's env dump is found and holds no value
     assert hook_file.exists()
     if not optin:
-        assert b"PANESEAL_BROKER" in hook_file.read_bytes()
+        assert b"PANESEAL_TOKEN" in hook_file.read_bytes()
     planted = home.root / "planted.txt"
     planted.write_bytes(control)
     store_dir = home.data / "paneseal" / "store"

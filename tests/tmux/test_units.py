@@ -142,10 +142,10 @@ def test_broker_serves_the_session_once_then_windows(broker: Broker) -> None:
     with pytest.raises(BrokerRefused, match="need-base"):
         ask(path, req("window", index="3"))
     ask(path, req("base", base="1"))
-    assert (broker.path.parent / "targets").read_text() == "web:1\nweb:3\n"
+    assert (Path(path).parent / "targets").read_text() == "web:1\nweb:3\n"
     assert names(ask(path, req("window", index="3"))) == {"W2"}
     ask(path, req("done"))
-    wait_until(lambda: not broker.path.exists())
+    wait_until(lambda: not Path(path).exists())
     assert broker.delivery.project == {} and broker.delivery.windows == {}
 
 

@@ -48,7 +48,7 @@ class Broker:
     def __init__(
         self,
         delivery: Delivery,
-        socket_path: Path,
+        socket_path: Path | None,
         *,
         token: str | None,
         session: str | None,
@@ -66,6 +66,9 @@ class Broker:
         self.base: int | None = None
         self.ready = threading.Event()
         self.done = threading.Event()
+        self.sock: socket.socket | None = None
+        if socket_path is None:  # answered in-process only (paneseal start's relay)
+            return
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)
         try:
@@ -80,6 +83,8 @@ class Broker:
     # ------------------------------------------------------------------ serving
 
     def serve(self, alive: Callable[[], bool] = lambda: True) -> None:
+        if self.sock is None:
+            raise ValueError("this broker has no socket to serve")
         try:
             while not self.done.is_set() and alive():
                 if self.deadline is not None and time.monotonic() > self.deadline:
@@ -103,6 +108,8 @@ class Broker:
     def stop(self) -> None:
         self.done.set()
         self.delivery.clear()
+        if self.sock is None or self.path is None:
+            return
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in accept()
         with contextlib.suppress(OSError):

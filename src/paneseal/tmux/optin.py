@@ -155,7 +155,8 @@ class OptInSource(Source):
                 with contextlib.suppress(OSError):
                     state_path.unlink()
                 os._exit(0)
-        broker.sock.close()  # the child serves; the parent only delivers the session
+        if broker.sock is not None:
+            broker.sock.close()  # the child serves; the parent only delivers the session
 
     def _path(self, parsed: targv.TmuxArgv, session: str) -> Path | None:
         sock_path, _ = state_paths(session_key(parsed, session))

@@ -49,9 +49,10 @@ gone() {
 }
 [ -z "$relay" ] || [ -p "$d/req" ] || gone
 if [ -n "$relay" ]; then
-  # one call at a time: paneseal removes the lock once it has answered
+  # one call at a time: paneseal removes the lock once it has answered (`true`, not `:`:
+  # a failed redirection of a special built-in would exit the shell)
   set -C
-  until { : > "$d/lock"; } 2>/dev/null; do
+  until { true > "$d/lock"; } 2>/dev/null; do
     alive
     [ -p "$d/req" ] || { gone; break; }
     sleep 0.002
