@@ -34,6 +34,8 @@ from paneseal.tmux.plan import Delivery
 if TYPE_CHECKING:  # pragma: no cover
     from paneseal.config import Project
     from paneseal.resolve import Request, Resolution
+    from paneseal.tmux.broker import Broker
+    from paneseal.tmux.relay import Relay
 
 OPT_IN = "paneseal-tmux"
 
@@ -275,31 +277,24 @@ def early_program(path: Path) -> str | None:
 
 
 class Run:
-    """One tmuxinator run behind the shim: private run directory, broker, relay, gate.
+    """One tmuxinator run behind the shim: private run directory, gate, broker, relay.
 
-    Nothing passes the gate until ``deliver()`` (or ``nothing_to_deliver()``); ``fail()``
-    kills tmuxinator while its first tmux call still waits, then fails every call."""
+    ``create()`` makes only what spawning tmuxinator needs (the run directory and the
+    shim); ``serve()`` sets up the broker and the relay while tmuxinator loads.  Nothing
+    passes the gate until ``deliver()`` (or ``nothing_to_deliver()``); ``fail()`` kills
+    tmuxinator while its first tmux call still waits, then fails every call."""
 
     def __init__(self, workdir: Path, program: str, real: str) -> None:
-        from paneseal.tmux.broker import Broker
-        from paneseal.tmux.relay import Relay
-
         self.workdir = workdir
         self.program = program
         self.real = real
         self.proc: subprocess.Popen[bytes] | None = None
         self.token = os.urandom(16).hex()
-        self.broker = Broker(
-            Delivery(),
-            None,  # no socket: the relay asks it in-process
-            token=self.token,
-            session=None,
-            targets_path=workdir / "targets",
-        )
-        self.relay = Relay(self.broker, workdir, real)
+        self.broker: Broker | None = None
+        self.relay: Relay | None = None
+        self.thread: threading.Thread | None = None
         (workdir / "bin").mkdir(mode=0o700)
         write_shim(workdir, program, real)
-        self.thread = _thread(self.relay.serve, "paneseal-relay")
 
     @classmethod
     def create(cls, program: str, real: str) -> Run:
@@ -323,6 +318,21 @@ class Run:
     def spawn(self, argv: list[str], stdin: int | None) -> None:
         self.proc = subprocess.Popen(argv, env=self.env(), stdin=stdin)
 
+    def serve(self) -> Broker:
+        """The broker (values, checks) and the relay the shim hands its calls to."""
+        if self.broker is not None:
+            return self.broker
+        from paneseal.tmux.broker import Broker
+        from paneseal.tmux.relay import Relay
+
+        broker = Broker(Delivery(), None, token=self.token, session=None)
+        broker.targets_path = self.workdir / "targets"
+        self.relay = Relay(broker, self.workdir, self.real)
+        self.thread = threading.Thread(target=self.relay.serve, name="paneseal-relay", daemon=True)
+        self.thread.start()
+        self.broker = broker
+        return broker
+
     def fail(self) -> None:
         if self.proc is not None:  # stopped while its first tmux call waits for us
             self.proc.kill()
@@ -330,39 +340,43 @@ class Run:
         with contextlib.suppress(OSError):  # gone already: closed, nothing can pass
             (self.workdir / "failed").touch()
 
-    def deliver(self, delivery: Delivery, session: str | None) -> None:
-        self.broker.session = session
-        self.broker.delivery = delivery
-        self.broker.ready.set()
+    def _open_gate(self) -> None:
         (self.workdir / "ready").touch()
+
+    def deliver(self, delivery: Delivery, session: str | None) -> None:
+        broker = self.serve()
+        broker.session = session
+        broker.delivery = delivery
+        broker.ready.set()
+        self._open_gate()
 
     def nothing_to_deliver(self) -> None:
         """The session exists already: tmuxinator only attaches; no new-session is served."""
-        self.broker.session_served = True
+        broker = self.serve()
+        broker.session_served = True
         (self.workdir / "targets").write_text("", encoding="utf-8")
-        self.broker.ready.set()
-        (self.workdir / "ready").touch()
+        broker.ready.set()
+        self._open_gate()
 
     def wait(self) -> int:
         if self.proc is None:
             raise TmuxError("tmuxinator was never started")
         with _ignoring_interrupts():
             rc = self.proc.wait()
-        self.broker.stop()
-        self.relay.close()
-        self.thread.join(1)
+        self._stop()
         return rc
 
+    def _stop(self) -> None:
+        if self.broker is not None:
+            self.broker.stop()
+        if self.relay is not None:
+            self.relay.close()
+        if self.thread is not None:
+            self.thread.join(1)
+
     def close(self) -> None:
-        self.broker.stop()
-        self.relay.close()
+        self._stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-def _thread(target: Callable[[], None], name: str) -> threading.Thread:
-    t = threading.Thread(target=target, name=name, daemon=True)
-    t.start()
-    return t
 
 
 def _named_lookup_finds(path: Path, name: str) -> bool:

@@ -10,18 +10,20 @@ session being started; the session's values are handed out once.  The socket liv
 from __future__ import annotations
 
 import contextlib
-import hmac
 import os
-import socket
 import struct
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from paneseal.tmux import wire
 from paneseal.tmux.plan import Delivery
 from paneseal.tmux.wire import BrokerRefused
+
+if TYPE_CHECKING:  # pragma: no cover
+    import socket
 
 _UCRED = struct.Struct("3i")
 Items = list[tuple[str, str]]
@@ -69,6 +71,8 @@ class Broker:
         self.sock: socket.socket | None = None
         if socket_path is None:  # answered in-process only (paneseal start's relay)
             return
+        import socket  # only a served broker needs it: paneseal start's critical path doesn't
+
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)
         try:
@@ -110,6 +114,8 @@ class Broker:
         self.delivery.clear()
         if self.sock is None or self.path is None:
             return
+        import socket
+
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in accept()
         with contextlib.suppress(OSError):
@@ -118,6 +124,8 @@ class Broker:
             os.unlink(self.path)
 
     def _handle(self, conn: socket.socket) -> None:
+        import socket
+
         conn.settimeout(5)
         try:
             raw = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
@@ -141,6 +149,8 @@ class Broker:
             return
 
     def answer(self, request: dict[str, str]) -> Items:
+        import hmac
+
         if self.token is not None and not hmac.compare_digest(
             request.get("token", "").encode(), self.token.encode()
         ):
