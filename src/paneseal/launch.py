@@ -42,16 +42,6 @@ OPT_IN = "paneseal-tmux"
 # ---------------------------------------------------------------------- requests
 
 
-def project_requests(project: Project) -> list[Request]:
-    """Project-level secrets and every window's secrets (each keeps its scope)."""
-    from paneseal.resolve import Request
-
-    out = [Request(d.name, d.ref, d.optional, "project") for d in project.secrets]
-    for window in project.windows:
-        out += [Request(d.name, d.ref, d.optional, "window", window.index) for d in window.secrets]
-    return out
-
-
 def resolve_for_start(requests: Sequence[Request], project: Project) -> Resolution:
     """Resolve under the project's provider settings; raise ResolutionFailed on any failure.
     Optional secrets that failed are left out (the caller warns)."""

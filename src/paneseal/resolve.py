@@ -13,9 +13,9 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from paneseal.errors import (
     Failure,
@@ -32,6 +32,9 @@ from paneseal.providers import registry
 from paneseal.providers.base import Fetched, Provider, ProviderContext
 from paneseal.refs import SecretRef
 from paneseal.secret import Secret
+
+if TYPE_CHECKING:  # pragma: no cover
+    from paneseal.config import Project
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,5 +308,9 @@ def _close_quietly(provider: Provider) -> None:
         provider.close()
 
 
-def requests_from_pairs(pairs: Iterable[tuple[str, SecretRef]]) -> list[Request]:
-    return [Request(name, ref) for name, ref in pairs]
+def project_requests(project: Project) -> list[Request]:
+    """Every secret a project declares: top level and each window's, each with its scope."""
+    out = [Request(d.name, d.ref, d.optional, "project") for d in project.secrets]
+    for window in project.windows:
+        out += [Request(d.name, d.ref, d.optional, "window", window.index) for d in window.secrets]
+    return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from paneseal.cli.common import collect, load, project_options
+from paneseal.cli.common import load, project_options
 from paneseal.cli.exitcodes import code_for
 from paneseal.errors import ResolutionFailed
 
@@ -15,7 +15,7 @@ from paneseal.errors import ResolutionFailed
 def command(project: str | None, project_name: str | None, project_path: str | None) -> int:
     """Resolve every secret of PROJECT (all windows) and report NAME / REF / PROVIDER / STATUS."""
     from paneseal import audit
-    from paneseal.resolve import Request, resolve
+    from paneseal.resolve import project_requests, resolve
     from paneseal.settings import load_settings
 
     proj = load(project or project_name, project_path)
@@ -23,10 +23,7 @@ def command(project: str | None, project_name: str | None, project_path: str | N
         from paneseal.config import load_project
 
         proj = load_project(None)
-    requests = collect(proj)
-    for w in proj.windows:
-        for d in w.secrets:
-            requests.append(Request(d.name, d.ref, d.optional, "window", w.index))
+    requests = project_requests(proj)
     settings = load_settings()
     resolution = resolve(requests, lambda s: settings.context_for(s, proj.provider_overrides))
     audit.record(audit.AccessContext("check", str(proj.path)), resolution, delivered=False)

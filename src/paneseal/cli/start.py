@@ -90,12 +90,12 @@ def _start(
         TmuxSetup,
         build_delivery,
         bypass_warnings,
-        project_requests,
         real_tmux,
         resolve_for_start,
         session_exists,
         session_name,
     )
+    from paneseal.resolve import project_requests
     from paneseal.tmux.plan import Delivery
 
     project = parse_project(path)

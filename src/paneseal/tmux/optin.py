@@ -91,7 +91,8 @@ class OptInSource(Source):
         from paneseal import audit
         from paneseal.config import parse_project
         from paneseal.errors import PanesealError, ResolutionFailed
-        from paneseal.launch import build_delivery, project_requests, resolve_for_start
+        from paneseal.launch import build_delivery, resolve_for_start
+        from paneseal.resolve import project_requests
 
         project = parse_project(find_project_for(name))
         program = (project.settings.get("tmux_command") or "").split(" ")[0]
