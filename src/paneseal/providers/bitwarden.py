@@ -87,7 +87,9 @@ class BitwardenProvider:
             if isinstance(result, ProviderError):
                 return result
             if result.code != 0:
-                return _translate(result.stderr, result.code, ref.locator)
+                return _translate(
+                    result.stderr.decode("utf-8", "replace"), result.code, ref.locator
+                )
             try:
                 item = json.loads(result.stdout)
             except ValueError:

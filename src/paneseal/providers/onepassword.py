@@ -19,7 +19,6 @@ import re
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from paneseal.errors import (
@@ -32,7 +31,7 @@ from paneseal.errors import (
     SecretNotFound,
 )
 from paneseal.providers.base import Fetched, ProviderContext
-from paneseal.providers.support import check_settings, fan_out, run_program, setting_location
+from paneseal.providers.support import Ran, check_settings, fan_out, run_program, setting_location
 from paneseal.refs import SecretRef
 
 MAX_OUTPUT = 1 << 20
@@ -59,14 +58,7 @@ def check_cli_settings(
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class CliResult:
-    code: int
-    stdout: bytes
-    stderr: str
-
-
-def run_cli(argv: list[str], env: Mapping[str, str], timeout: float) -> CliResult | ProviderError:
+def run_cli(argv: list[str], env: Mapping[str, str], timeout: float) -> Ran | ProviderError:
     """Run a vendor CLI without a shell or a terminal; kill its process group on timeout."""
     name = os.path.basename(argv[0])
     try:
@@ -79,12 +71,9 @@ def run_cli(argv: list[str], env: Mapping[str, str], timeout: float) -> CliResul
             hint="is it waiting for a sign-in or unlock? raise the timeout in config.toml "
             "if it is just slow",
         )
-    out = ran.stdout
-    if len(out) > MAX_OUTPUT:
-        return ProviderUnavailable(
-            f"{os.path.basename(argv[0])} printed more than {MAX_OUTPUT} bytes"
-        )
-    return CliResult(ran.code, out, ran.stderr.decode("utf-8", "replace"))
+    if len(ran.stdout) > MAX_OUTPUT:
+        return ProviderUnavailable(f"{name} printed more than {MAX_OUTPUT} bytes")
+    return ran
 
 
 def find_binary(name: str, scheme: str, install_hint: str) -> str | ProviderError:
@@ -135,7 +124,7 @@ class OnePasswordProvider:
             if isinstance(result, ProviderError):
                 return result
             if result.code != 0:
-                return _translate(result.stderr, result.code)
+                return _translate(result.stderr.decode("utf-8", "replace"), result.code)
             return Fetched(value=result.stdout.decode("utf-8", "surrogateescape"))
 
         return fan_out(refs, one, self.settings.get("max_workers", 4))
