@@ -16,14 +16,17 @@ if TYPE_CHECKING:  # pragma: no cover - keeps start-up imports small
     from paneseal.resolve import Request, Resolution
 
 
+project_path_option = click.option(
+    "-p",
+    "--project-config",
+    "project_path",
+    type=click.Path(dir_okay=False),
+    help="path of the project file (like tmuxinator -p)",
+)
+
+
 def project_options(f: F) -> F:
-    f = click.option(
-        "-p",
-        "--project-config",
-        "project_path",
-        type=click.Path(dir_okay=False),
-        help="path of the project file (like tmuxinator -p)",
-    )(f)
+    f = project_path_option(f)
     f = click.option("--project", "project_name", help="tmuxinator project name")(f)
     return f
 

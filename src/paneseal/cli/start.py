@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from paneseal.cli.common import project_path_option
 from paneseal.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -19,13 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("project_name", required=False)
-@click.option(
-    "-p",
-    "--project-config",
-    "project_path",
-    type=click.Path(dir_okay=False),
-    help="path of the project file (like tmuxinator -p)",
-)
+@project_path_option
 @click.option("--attach/--no-attach", default=True, help="attach to the session (default)")
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED)
 def command(

@@ -7,18 +7,13 @@ import sys
 
 import click
 
+from paneseal.cli.common import project_path_option
 from paneseal.errors import UsageError
 
 
 @click.command()
 @click.argument("project_name", required=False)
-@click.option(
-    "-p",
-    "--project-config",
-    "project_path",
-    type=click.Path(dir_okay=False),
-    help="path of the project file",
-)
+@project_path_option
 def command(project_name: str | None, project_path: str | None) -> None:
     """Run tmuxinator stop for PROJECT, then clean up paneseal's helpers for its session."""
     from paneseal.config import load_project
