@@ -46,13 +46,9 @@ def resolve_for_start(requests: Sequence[Request], project: Project) -> Resoluti
     """Resolve under the project's provider settings; raise ResolutionFailed on any failure.
     Optional secrets that failed are left out (the caller warns)."""
     from paneseal import audit
-    from paneseal.resolve import resolve
-    from paneseal.settings import load_settings
+    from paneseal.resolve import resolve_with_settings
 
-    settings = load_settings()
-    resolution = resolve(
-        requests, lambda scheme: settings.context_for(scheme, project.provider_overrides)
-    )
+    resolution = resolve_with_settings(requests, project)
     audit.record(audit.AccessContext("start", str(project.path)), resolution, delivered=False)
     resolution.raise_if_failed()
     return resolution

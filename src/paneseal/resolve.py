@@ -308,6 +308,17 @@ def _close_quietly(provider: Provider) -> None:
         provider.close()
 
 
+def resolve_with_settings(
+    requests: Sequence[Request], project: Project | None = None
+) -> Resolution:
+    """Resolve under config.toml's provider settings and the project's own overrides."""
+    from paneseal.settings import load_settings
+
+    settings = load_settings()
+    overrides = project.provider_overrides if project is not None else None
+    return resolve(requests, lambda scheme: settings.context_for(scheme, overrides))
+
+
 def project_requests(project: Project) -> list[Request]:
     """Every secret a project declares: top level and each window's, each with its scope."""
     out = [Request(d.name, d.ref, d.optional, "project") for d in project.secrets]

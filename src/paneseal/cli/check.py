@@ -15,8 +15,7 @@ from paneseal.errors import ResolutionFailed
 def command(project: str | None, project_name: str | None, project_path: str | None) -> int:
     """Resolve every secret of PROJECT (all windows) and report NAME / REF / PROVIDER / STATUS."""
     from paneseal import audit
-    from paneseal.resolve import project_requests, resolve
-    from paneseal.settings import load_settings
+    from paneseal.resolve import project_requests, resolve_with_settings
 
     proj = load(project or project_name, project_path)
     if proj is None:
@@ -24,8 +23,7 @@ def command(project: str | None, project_name: str | None, project_path: str | N
 
         proj = load_project(None)
     requests = project_requests(proj)
-    settings = load_settings()
-    resolution = resolve(requests, lambda s: settings.context_for(s, proj.provider_overrides))
+    resolution = resolve_with_settings(requests, proj)
     audit.record(audit.AccessContext("check", str(proj.path)), resolution, delivered=False)
     rows = [("NAME", "SCOPE", "REFERENCE", "PROVIDER", "STATUS")]
     for o in resolution.outcomes:

@@ -109,12 +109,9 @@ def resolve_requests(
 ) -> Resolution:
     """Resolve, warn about optional failures, record the access, fail closed."""
     from paneseal import audit
-    from paneseal.resolve import resolve
-    from paneseal.settings import load_settings
+    from paneseal.resolve import resolve_with_settings
 
-    settings = load_settings()
-    overrides = project.provider_overrides if project is not None else None
-    resolution = resolve(requests, lambda scheme: settings.context_for(scheme, overrides))
+    resolution = resolve_with_settings(requests, project)
     for failure in resolution.warnings:
         click.echo(f"paneseal: warning: optional secret left unset: {failure.line()}", err=True)
     ctx = audit.AccessContext(command, str(project.path) if project else None)

@@ -71,9 +71,9 @@ def get(name: str) -> None:
     """Print a value (to a pipe or terminal: you asked for it)."""
     from paneseal import audit
     from paneseal.refs import SecretRef
-    from paneseal.resolve import Request, resolve
+    from paneseal.resolve import Request, resolve_with_settings
 
-    resolution = resolve([Request(name, SecretRef("store", name), scope="command")])
+    resolution = resolve_with_settings([Request(name, SecretRef("store", name), scope="command")])
     audit.record(audit.AccessContext("store get"), resolution, delivered=False)
     resolution.raise_if_failed()
     value = resolution.values()[name].reveal()
