@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PKGS := tmux tmuxinator pass gnupg age gnome-keyring dbus-daemon dbus fish procps python3-venv
+APT_PKGS := tmux tmuxinator pass gnupg age gnome-keyring dbus-daemon dbus fish procps python3-venv gcc libc6-dev
 
 .PHONY: system install install-test demo test lint bench clean
 

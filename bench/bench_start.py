@@ -88,9 +88,10 @@ def main() -> None:
         sock = home / "tmux" / f"tmux-{os.getuid()}" / "default"
 
         def kill() -> None:
-            """Kill the server and wait until its socket is gone (a new one races it)."""
+            """Kill the server; a socket it leaves behind is removed (tmux 3.3a does not
+            always unlink it, and a new server would first try to connect to it)."""
             subprocess.run(["tmux", "kill-server"], env=env, capture_output=True, check=False)
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + 0.5
             while sock.exists() and time.monotonic() < deadline:
                 time.sleep(0.01)
             if sock.exists():

@@ -10,7 +10,11 @@ __version__ = "0.1.0"
 
 __all__ = ["PanesealError", "Secret", "SecretRef", "__version__", "load_project", "resolve"]
 
-from typing import Any
+# ``typing`` costs ~6 ms to import, paid before ``paneseal start`` can get tmuxinator
+# loading (paneseal.preload); type checkers treat this name as they do typing's.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 
 def __getattr__(name: str) -> Any:

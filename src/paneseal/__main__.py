@@ -1,3 +1,3 @@
-from paneseal.cli.main import main
+from paneseal.cli.entry import main
 
 main()

@@ -1,13 +1,13 @@
 """Start and stop a tmuxinator project with its secrets delivered (``paneseal start/stop``).
 
 paneseal runs the real ``tmuxinator start`` with a per-run shim directory first on its
-``PATH``; no tmux call gets through the shim until every secret is resolved (fail closed:
-if one fails, tmuxinator is stopped before its first tmux call, so no hook runs and no
-session or server is created).  The shim (``paneseal.tmux.shim``) asks this process's broker
-for the values at the moment it creates the session and the windows that have their own
-secrets.  tmuxinator, its shell and its hooks only ever see the broker's socket path and a
-random token.  See docs/delivery.md.  Imports are lazy where they can be: everything before
-tmuxinator is spawned is on the critical path of every start.
+``PATH``, and only once every secret is resolved (fail closed: if one fails, tmuxinator's
+preloaded interpreter (``paneseal.preload``) is stopped before tmuxinator's command line
+ever ran, so no hook runs and no session or server is created).  The shim (compiled from
+``tmux/shim.c``, else ``tmux/shim.sh``) hands the calls that create the session and the
+windows with their own secrets to this process (``tmux/relay.py``), which holds the values.
+tmuxinator, its shell and its hooks only ever see the run directory and a random token.
+See docs/delivery.md.  Imports are lazy where they can be.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from paneseal.tmux.plan import Delivery
 
 if TYPE_CHECKING:  # pragma: no cover
     from paneseal.config import Project
+    from paneseal.preload import Preloaded
     from paneseal.resolve import Request, Resolution
     from paneseal.tmux.broker import Broker
     from paneseal.tmux.relay import Relay
@@ -194,39 +195,45 @@ class Launch:
 
     def run(
         self,
-        resolve: Callable[[], Delivery],
+        resolve: Callable[[], Delivery] | None,
         *,
         stdin_tty: bool,
-        overlap: bool,
-        started: Run | None = None,
+        preloaded: Preloaded | None = None,
     ) -> int:
-        """Run tmuxinator with the shim and the broker; returns tmuxinator's exit code.
+        """Resolve, then run tmuxinator behind the shim; returns tmuxinator's exit code.
 
-        ``resolve`` fetches the values (raising on any failure).  With ``overlap``,
-        tmuxinator starts first and loads while we resolve, but every tmux call it makes
-        waits in the shim until the values are ready, and tmux calls come before any hook:
-        if resolution fails, tmuxinator is killed before it has touched tmux or run a hook.
-        Only for projects without ERB, which runs Ruby from the file before any tmux call.
-        ``started`` is a run whose tmuxinator was spawned before the project was parsed.
+        ``resolve`` fetches the values (raising on any failure); None: the session exists
+        already, tmuxinator only attaches and nothing is served.  ``preloaded`` is a
+        tmuxinator interpreter that has been loading all along (paneseal.preload); it only
+        gets its argv, and so starts, once every value is in hand.  On any failure it is
+        stopped without having run: no hook, no tmux call, no session, no server.
         """
-        run = started or Run.create(self.setup.program, self.real)
+        stdin = self.stdin(stdin_tty)
+        if preloaded is not None and preloaded.terminal != (stdin is None):
+            preloaded.abandon()  # guessed the terminal wrongly: start one afresh
+            preloaded = None
+        run = Run(preloaded)
         try:
+            run.arm(self.setup.program, self.real)
             state = _write_state(self, run.workdir)
             try:
-                if overlap and run.proc is None:
-                    run.spawn(self.tmuxinator_argv(), self.stdin(stdin_tty))
-                try:
-                    delivery = resolve()
-                except BaseException:
-                    run.fail()
-                    raise
-                run.deliver(delivery, self.session)
-                if run.proc is None:
-                    run.spawn(self.tmuxinator_argv(), self.stdin(stdin_tty))
+                if resolve is None:
+                    run.nothing_to_deliver()
+                else:
+                    try:
+                        delivery = resolve()
+                    except BaseException:
+                        run.fail()
+                        raise
+                    run.deliver(delivery, self.session)
+                run.start(self.tmuxinator_argv(), stdin)
                 return run.wait()
             finally:
                 with contextlib.suppress(OSError):
                     state.unlink()
+        except BaseException:
+            run.fail()
+            raise
         finally:
             run.close()
 
@@ -249,60 +256,42 @@ def tmuxinator_argv(
     return argv
 
 
-def early_program(path: Path) -> str | None:
-    """``tmux`` when tmuxinator may be spawned before the project is parsed: the file holds
-    no ERB (which runs Ruby before any tmux call) and cannot name another tmux_command (the
-    shim's name).  None: parse first.  The guess is checked once the file is parsed."""
-    try:
-        raw = path.read_bytes()
-    except OSError:
-        return None
-    if b"<%" in raw or b"tmux_command" in raw:
-        return None
-    return "tmux"
-
-
 class Run:
-    """One tmuxinator run behind the shim: private run directory, gate, broker, relay.
+    """One tmuxinator run behind the shim: private run directory, shim, broker, relay.
 
-    ``create()`` makes only what spawning tmuxinator needs (the run directory and the
-    shim); ``serve()`` sets up the broker and the relay while tmuxinator loads.  Nothing
-    passes the gate until ``deliver()`` (or ``nothing_to_deliver()``); ``fail()`` kills
-    tmuxinator while its first tmux call still waits, then fails every call."""
+    ``arm()`` writes the shim; ``serve()`` sets up the broker and the relay.  tmuxinator
+    starts (``start()``) only after ``deliver()`` or ``nothing_to_deliver()``, which also
+    open the shim's gate; ``fail()`` stops a preloaded interpreter that never started and
+    fails every call of any shim that is still around."""
 
-    def __init__(self, workdir: Path, program: str, real: str) -> None:
-        self.workdir = workdir
-        self.program = program
-        self.real = real
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.token = os.urandom(16).hex()
+    def __init__(self, preloaded: Preloaded | None = None) -> None:
+        from paneseal import preload
+
+        self.preloaded = preloaded
+        self.workdir = Path(preloaded.workdir if preloaded else preload.new_workdir())
+        self.token = preloaded.token if preloaded else os.urandom(16).hex()
+        self.proc: subprocess.Popen[bytes] | Preloaded | None = None
         self.broker: Broker | None = None
         self.relay: Relay | None = None
         self.thread: threading.Thread | None = None
-        (workdir / "bin").mkdir(mode=0o700)
-        write_shim(workdir, program, real)
+        self.real = ""
 
-    @classmethod
-    def create(cls, program: str, real: str) -> Run:
-        from paneseal.tmux.broker import private_dir
-
-        base = private_dir(paths.runtime_dir())
-        workdir = base / f"start-{os.urandom(6).hex()}"
-        workdir.mkdir(mode=0o700)
-        try:
-            return cls(workdir, program, real)
-        except BaseException:
-            shutil.rmtree(workdir, ignore_errors=True)
-            raise
+    def arm(self, program: str, real: str) -> None:
+        self.real = real
+        write_shim(self.workdir, program, real)
 
     def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env["PATH"] = f"{self.workdir / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}"
-        env["PANESEAL_TOKEN"] = self.token
-        return env
+        from paneseal import preload
 
-    def spawn(self, argv: list[str], stdin: int | None) -> None:
-        self.proc = subprocess.Popen(argv, env=self.env(), stdin=stdin)
+        return preload.run_env(str(self.workdir), self.token)
+
+    def start(self, argv: list[str], stdin: int | None) -> None:
+        if self.preloaded is not None:
+            self.proc = self.preloaded
+            self.preloaded.go(argv)
+            self.preloaded = None
+        else:
+            self.proc = subprocess.Popen(argv, env=self.env(), stdin=stdin)
 
     def serve(self) -> Broker:
         """The broker (values, checks) and the relay the shim hands its calls to."""
@@ -320,9 +309,9 @@ class Run:
         return broker
 
     def fail(self) -> None:
-        if self.proc is not None:  # stopped while its first tmux call waits for us
-            self.proc.kill()
-            self.proc.wait()
+        if self.preloaded is not None:  # never started: it ran no tmuxinator code at all
+            self.preloaded.cancel()
+            self.preloaded = None
         with contextlib.suppress(OSError):  # gone already: closed, nothing can pass
             (self.workdir / "failed").touch()
 
@@ -361,6 +350,9 @@ class Run:
             self.thread.join(1)
 
     def close(self) -> None:
+        if self.preloaded is not None:
+            self.preloaded.cancel()
+            self.preloaded = None
         self._stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -385,7 +377,15 @@ def _ignoring_interrupts() -> Iterator[None]:
 
 
 def write_shim(workdir: Path, program: str, real: str) -> Path:
-    """The ``sh`` front-end, named like tmuxinator's ``tmux_command``, in ``workdir/bin``."""
+    """The front-end named like tmuxinator's ``tmux_command``, in ``workdir/bin``: the
+    compiled one when this machine can build it, else the ``sh`` one (same contract)."""
+    from paneseal.tmux import native
+
+    shim = workdir / "bin" / program
+    binary = native.compiled_shim()
+    if binary is not None:
+        native.install(binary, shim, real, os.getpid())
+        return shim
     here = Path(__file__).resolve().parent / "tmux"
     template = (here / "shim.sh").read_text(encoding="utf-8")
     text = (
@@ -393,7 +393,6 @@ def write_shim(workdir: Path, program: str, real: str) -> Path:
         .replace("@REAL@", shlex.quote(real))
         .replace("@PANESEAL_PID@", str(os.getpid()))
     )
-    shim = workdir / "bin" / program
     shim.write_text(text, encoding="utf-8")
     shim.chmod(0o700)
     return shim

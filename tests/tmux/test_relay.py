@@ -1,6 +1,7 @@
-"""The relay: the generated ``sh`` shim hands its delivering calls to the paneseal process
-over FIFOs (token checked, one call at a time, every caller gets its own exit status, a
-call after the relay stopped fails instead of hanging or passing without its secrets)."""
+"""The relay: the shim (compiled, and the ``sh`` one where no compiler is found: every
+case runs on both) hands its delivering calls to the paneseal process over FIFOs (token
+checked, one call at a time, every caller gets its own exit status, a call after the relay
+stopped fails instead of hanging or passing without its secrets)."""
 
 from __future__ import annotations
 
@@ -46,8 +47,12 @@ class Rig:
         return subprocess.run(["tmux", *self.sock, *args], capture_output=True, check=False)
 
 
-@pytest.fixture
-def rig(home: Home) -> Iterator[Rig]:
+@pytest.fixture(params=["compiled", "sh"])
+def rig(
+    home: Home, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Rig]:
+    if request.param == "sh":
+        monkeypatch.setenv("PANESEAL_SHIM", "sh")
     workdir = Path(tempfile.mkdtemp(prefix="psr", dir="/tmp"))
     workdir.chmod(0o700)
     (workdir / "bin").mkdir(mode=0o700)
@@ -58,6 +63,7 @@ def rig(home: Home) -> Iterator[Rig]:
     broker = Broker(Delivery({"RELAY_SECRET": value}), None, token=TOKEN, session="web")
     relay = Relay(broker, workdir, real)
     shim = write_shim(workdir, "tmux", real)
+    assert (shim.read_bytes().startswith(b"#!")) == (request.param == "sh")
     thread = threading.Thread(target=relay.serve, daemon=True)
     thread.start()
     broker.ready.set()

@@ -71,7 +71,7 @@ def test_fail_closed(
     ]
     if mode == "optin-tmuxinator":
         data["tmux_command"] = "paneseal-tmux"
-    if mode == "paneseal-start-erb":  # ERB: resolved before tmuxinator is spawned at all
+    if mode == "paneseal-start-erb":  # ERB: tmuxinator must not even render it
         data["windows"][1] = {"two": {"panes": ["echo <%= 'TYPED' + '_B' %>"]}}  # type: ignore[index]
     write_project(home, "failing", data)
     if server == "server-running":

@@ -29,15 +29,6 @@ _UCRED = struct.Struct("3i")
 Items = list[tuple[str, str]]
 
 
-def private_dir(path: Path) -> Path:
-    """Create ``path`` 0700 (and check an existing one is ours and private)."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    st = path.lstat()
-    if st.st_uid != os.getuid() or st.st_mode & 0o077 or not path.is_dir() or path.is_symlink():
-        raise PermissionError(f"{path} is not a private directory owned by this user")
-    return path
-
-
 class Broker:
     """Serve one session's delivery until ``stop()`` (or ``deadline`` seconds pass).
 
@@ -217,4 +208,4 @@ def ask(path: str, items: Items, timeout: float = 10) -> Items:
     return wire.ask(path, items, timeout)
 
 
-__all__ = ["Broker", "BrokerRefused", "ask", "private_dir"]
+__all__ = ["Broker", "BrokerRefused", "ask"]

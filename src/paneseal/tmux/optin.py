@@ -18,8 +18,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from paneseal.paths import private_dir
 from paneseal.tmux import argv as targv
-from paneseal.tmux.broker import Broker, BrokerRefused, ask, private_dir
+from paneseal.tmux.broker import Broker, BrokerRefused, ask
 from paneseal.tmux.plan import Delivery
 from paneseal.tmux.shim import SCRIPT_MARK, After, Env, ShimError, Source, query_base_index
 
