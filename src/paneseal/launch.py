@@ -286,11 +286,10 @@ class Run:
         return preload.run_env(str(self.workdir), self.token)
 
     def start(self, argv: list[str], stdin: int | None) -> None:
-        if self.preloaded is not None:
-            self.proc = self.preloaded
-            self.preloaded.go(argv)
-            self.preloaded = None
-        else:
+        preloaded, self.preloaded = self.preloaded, None
+        if preloaded is not None and preloaded.go(argv):
+            self.proc = preloaded
+        else:  # no preload, or its interpreter died before the go: start tmuxinator plainly
             self.proc = subprocess.Popen(argv, env=self.env(), stdin=stdin)
 
     def serve(self) -> Broker:

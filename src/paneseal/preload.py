@@ -28,6 +28,7 @@ from paneseal import paths
 # No user data in here; the argv arrives through the pipe (fd number in ARGV[0]).  A
 # LoadError leaves the requires to the executable itself (slower, same behaviour).
 GATE = """\
+trap("INT") { exit!(130) }
 begin
   require "thor"
   require "tmuxinator"
@@ -37,6 +38,7 @@ gate = IO.for_fd(Integer(ARGV.shift))
 words = gate.read.split("\\0")
 gate.close
 exit!(3) if words.empty?
+trap("INT", "DEFAULT")
 $0 = words.shift
 ARGV.replace(words)
 load $0
@@ -65,16 +67,21 @@ class Preloaded:
             self.status = os.waitstatus_to_exitcode(raw)
         return self.status
 
-    def go(self, argv: list[str]) -> None:
-        """Hand tmuxinator its argv (its program first): tmuxinator starts now."""
-        self.started = True
+    def go(self, argv: list[str]) -> bool:
+        """Hand tmuxinator its argv (its program first): tmuxinator starts now.  False:
+        the interpreter was gone already (killed, or it could not load), nothing started."""
         data = b"".join(os.fsencode(word) + b"\0" for word in argv)
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(self.gate, view) :]
+        except BrokenPipeError:
+            self.cancel()
+            return False
         finally:
             self.close_gate()
+        self.started = True
+        return True
 
     def close_gate(self) -> None:
         if self.gate >= 0:

@@ -218,3 +218,27 @@ def test_only_a_ruby_tmuxinator_is_preloaded(
 )
 def test_attaching_follows_clicks_rule(args: tuple[str, ...], attach: bool) -> None:
     assert preload.attaching(list(args)) is attach
+
+
+def test_the_gate_runs_the_real_tmuxinator_only_when_told(
+    home: Home, runtime_dir: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    preload.begin(["project", "--no-attach"])
+    pending = preload.take()
+    assert pending is not None and pending.tmuxinator.endswith("/tmuxinator")
+    assert pending.go([pending.tmuxinator, "version"])
+    assert pending.wait() == 0
+    assert "tmuxinator 3" in capfd.readouterr().out
+    pending.abandon()  # after the go: only the run directory goes
+    assert not Path(pending.workdir).exists()
+
+
+def test_a_dead_interpreter_is_reported_not_started(home: Home, runtime_dir: Path) -> None:
+    preload.begin(["project", "--no-attach"])
+    pending = preload.take()
+    assert pending is not None
+    os.kill(pending.pid, 9)
+    assert pending.wait() == -9
+    assert pending.go([pending.tmuxinator, "version"]) is False  # caller starts it plainly
+    pending.abandon()
+    assert gate_processes() == []
