@@ -279,6 +279,9 @@ class Run:
     def arm(self, program: str, real: str) -> None:
         self.real = real
         write_shim(self.workdir, program, real)
+        version = subprocess.run([real, "-V"], capture_output=True, check=False)
+        if version.returncode == 0 and version.stdout.count(b"\n") == 1:
+            (self.workdir / "version").write_bytes(version.stdout)
 
     def env(self) -> dict[str, str]:
         from paneseal import preload

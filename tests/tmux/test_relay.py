@@ -117,3 +117,15 @@ def test_after_the_relay_stops_calls_fail_but_attach_passes(rig: Rig) -> None:
     r = rig.call("attach-session", "-t", "web")
     assert b"no longer serves" not in r.stderr
     assert b"not a terminal" in r.stderr or b"open terminal" in r.stderr
+
+
+def test_version_is_answered_as_the_real_tmux_answers(rig: Rig) -> None:
+    def version(*args: str) -> bytes:
+        env = {**os.environ, "PATH": f"{rig.workdir / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+        return subprocess.run([str(rig.shim), *args], env=env, capture_output=True).stdout
+
+    real = subprocess.run(["tmux", "-V"], capture_output=True, check=True).stdout
+    assert version("-V") == real  # no version file: the real tmux answers
+    (rig.workdir / "version").write_bytes(b"tmux 9.9z\n")  # what paneseal read once
+    assert version("-V") == b"tmux 9.9z\n"
+    assert version("-L", "x", "-V") == real  # only the bare question is answered

@@ -8,7 +8,8 @@
  * found from /proc/self/exe, so nothing about the run travels in the environment.
  *
  * Every tmux call goes straight to the real tmux, without paneseal's variables and without
- * RUN/bin on PATH; only the calls that deliver secrets are handed over to the paneseal
+ * RUN/bin on PATH (but `tmux -V`, which tmuxinator makes ~17 times per start, is answered
+ * with RUN/version: what the real tmux answered paneseal once); only the calls that deliver secrets are handed over to the paneseal
  * process (argv through the req FIFO; it runs tmux and answers on resp).  Nothing passes
  * until paneseal has resolved every secret (RUN/ready); if one failed, every call fails.
  * This program never sees a secret value: only the run's token, the caller's argv and
@@ -260,6 +261,20 @@ int main(int argc, char **argv) {
     while (!exists("ready")) {
         alive();
         nap(5);
+    }
+    if (argc == 2 && strcmp(argv[1], "-V") == 0) {
+        /* tmuxinator asks ~17 times per start: answer with what the real tmux said once */
+        path_in_run(p, "version");
+        FILE *f = fopen(p, "r");
+        if (f) {
+            char version[256];
+            size_t got = fread(version, 1, sizeof version, f);
+            fclose(f);
+            if (got > 0 && got < sizeof version) {
+                fwrite(version, 1, got, stdout);
+                return fflush(stdout) == 0 ? 0 : 1;
+            }
+        }
     }
     path_in_run(p, "real");
     n = readlink(p, real, sizeof real - 1);
