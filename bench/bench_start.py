@@ -5,8 +5,10 @@ second window).  The bare start passes the secrets the naive way: exported in th
 environment of ``tmuxinator start`` before a fresh tmux server (so they land in tmux's global
 environment and every pane).  Both start against a fresh server each time (killed between
 runs), in an isolated HOME, alternating, 10 runs each; medians compared.  Target: <= 1.25x.
-For information, the opt-in (``tmux_command: paneseal-tmux`` + plain ``tmuxinator start``)
-is timed too, 5 runs, after the comparison.
+For information, in the same run: ``paneseal start`` with the ``sh`` shim (as on a machine
+without a C compiler) and without the preloaded interpreter (``PANESEAL_PRELOAD=0``), 10
+runs each, interleaved; and the opt-in (``tmux_command: paneseal-tmux`` + plain
+``tmuxinator start``), 5 runs, after the comparison.
 
     python3 bench/bench_start.py [--runs 10]
 """
@@ -47,6 +49,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=10)
     runs = ap.parse_args().runs
+    ablation_runs = min(runs, 10)
     home = Path(tempfile.mkdtemp(prefix="psbench", dir="/tmp"))
     env = dict(os.environ)
     # PYTHONDONTWRITEBYTECODE would make every paneseal run recompile its modules; an
@@ -97,7 +100,7 @@ def main() -> None:
             if sock.exists():
                 sock.unlink()
 
-        races = {"bare": 0, "sealed": 0, "optin": 0}
+        races = {"bare": 0, "sealed": 0, "optin": 0, "sh": 0, "serial": 0}
 
         def timed(argv: list[str], run_env: dict[str, str], label: str) -> float:
             """One start on a fresh server.  tmuxinator's own base-index probe starts a
@@ -125,9 +128,18 @@ def main() -> None:
         sealed: list[float] = []
         bare: list[float] = []
         opted: list[float] = []
-        for _ in range(runs):
+        # what each part buys, in the same run: the sh shim (no C compiler), and no
+        # preloaded interpreter (tmuxinator spawned only after resolution)
+        sh_env = {**env, "PANESEAL_SHIM": "sh"}
+        serial_env = {**env, "PANESEAL_PRELOAD": "0"}
+        with_sh: list[float] = []
+        serial: list[float] = []
+        for i in range(runs):
             sealed.append(timed(sealed_argv, env, "sealed"))
             bare.append(timed(bare_argv, naive_env, "bare"))
+            if i < ablation_runs:
+                with_sh.append(timed(sealed_argv, sh_env, "sh"))
+                serial.append(timed(sealed_argv, serial_env, "serial"))
         # the opt-in afterwards, not interleaved: its broker child and Python shims would
         # still be exiting while the next start is timed
         for _ in range(5 if shutil.which("paneseal-tmux") else 0):  # slow: 5 runs are enough
@@ -138,6 +150,10 @@ def main() -> None:
         shutil.rmtree(home, ignore_errors=True)
 
     rows = [("tmuxinator start (naive env)", bare), ("paneseal start --no-attach", sealed)]
+    rows += [
+        (f"  same, sh shim ({ablation_runs} runs)", with_sh),
+        (f"  same, no preload ({ablation_runs} runs)", serial),
+    ]
     if opted:
         rows.append((f"opt-in tmuxinator start ({len(opted)} runs)", opted))
     print(f"start of a 4-window, 8-pane project with 20 secrets; {runs} runs each, fresh server")
@@ -151,9 +167,9 @@ def main() -> None:
     ratio = statistics.median(sealed) / statistics.median(bare)
     verdict = "met" if ratio <= 1.25 else "NOT met"
     print(f"ratio paneseal / bare (medians): {ratio:.2f}x  (target <= 1.25x: {verdict})")
-    if opted:
-        opt_ratio = statistics.median(opted) / statistics.median(bare)
-        print(f"ratio opt-in / bare (medians): {opt_ratio:.2f}x")
+    for label, times in rows[2:]:
+        other = statistics.median(times) / statistics.median(bare)
+        print(f"ratio {label.strip()} / bare: {other:.2f}x")
 
 
 if __name__ == "__main__":
