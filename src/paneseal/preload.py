@@ -35,9 +35,11 @@ begin
 rescue LoadError
 end
 gate = IO.for_fd(Integer(ARGV.shift))
-words = gate.read.split("\\0")
+words = gate.read.split("\\0", -1)
 gate.close
+words.pop
 exit!(3) if words.empty?
+words.each { |w| w.force_encoding(Encoding.find("locale")) }  # as ruby's own ARGV
 trap("INT", "DEFAULT")
 $0 = words.shift
 ARGV.replace(words)

@@ -242,3 +242,27 @@ def test_a_dead_interpreter_is_reported_not_started(home: Home, runtime_dir: Pat
     assert pending.go([pending.tmuxinator, "version"]) is False  # caller starts it plainly
     pending.abandon()
     assert gate_processes() == []
+
+
+def test_the_argv_arrives_exactly(
+    home: Home,
+    runtime_dir: Path,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Empty words, spaces, unicode and quotes reach tmuxinator's ARGV as typed, in the
+    locale's encoding as Ruby gives its own ARGV."""
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    probe = tmp_path / "probe.rb"
+    probe.write_text("puts ARGV.map { |w| [w, w.encoding.to_s, w.valid_encoding?] }.inspect\n")
+    words = ["start", "", "a b", "k=välue", "'\"$HOME", ""]
+    preload.begin(["project"])
+    pending = preload.take()
+    assert pending is not None
+    assert pending.go([str(probe), *words])
+    assert pending.wait() == 0
+    pending.abandon()
+    shown = capfd.readouterr().out.strip()
+    expected = "[" + ", ".join(f'["{w}", "UTF-8", true]' for w in words) + "]"
+    assert shown == expected.replace("'\"$HOME", "'\\\"$HOME")
