@@ -150,6 +150,25 @@ def session_name(project: Project, extra: Sequence[str]) -> str | None:
     return project.name
 
 
+def check_session_name(project: Project, session: str | None) -> None:
+    """tmux turns ``.`` and ``:`` in a session name into ``_``; tmuxinator then targets a
+    session that does not exist and leaves a half-built one behind.  Refuse before any
+    secret is fetched, instead of delivering into that half-built session."""
+    if session is None or not any(c in session for c in ".:"):
+        return
+    from paneseal.errors import ConfigError, Location
+
+    from_arg = session != project.name
+    where = None if from_arg else Location(str(project.path), key_path="name")
+    fixed = session.replace(".", "_").replace(":", "_")
+    raise ConfigError(
+        f"session name {session!r} contains '.' or ':', which tmux turns into '_' "
+        "(tmuxinator would then fail half way)",
+        where,
+        hint=f"use a name without them, e.g. {'-n ' if from_arg else 'name: '}{fixed}",
+    )
+
+
 # ---------------------------------------------------------------------- warnings
 
 _ERB_ENV = re.compile(r"<%=.*?ENV\s*(\[|\.fetch)", re.DOTALL)

@@ -330,3 +330,30 @@ def test_stop_kills_session_and_cleans_up(
     assert stopped.exists()  # tmuxinator's on_project_stop hook ran
     assert helper.wait(10) != 0
     assert [p.name for p in runtime_dir.rglob("*") if p.name != "paneseal"] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "hint"),
+    [("my.proj", (), "name: my_proj"), ("fine", ("--", "-n", "a:b"), "-n a_b")],
+    ids=["name-in-file", "name-from-n"],
+)
+def test_a_session_name_tmux_would_rename_is_refused_up_front(
+    home: Home, store: Put, runtime_dir: Path, server_socket: None, name: str,
+    args: tuple[str, ...], hint: str,
+) -> None:  # fmt: skip
+    store("token", canary())
+    store("winkey", canary())
+    write_project(home, "dotted", simple_project(home.root) | {"name": name})
+    before = tmux_server_pids()
+    r = run_paneseal("start", "dotted", "--no-attach", *args, env=shell_env())
+    err = r.stderr.decode()
+    assert r.returncode == 3, err
+    assert "contains '.' or ':'" in err and hint in err
+    assert len(err.strip().splitlines()) <= 2 and "Traceback" not in err
+    assert tmux_server_pids() - before == set()
+    from paneseal.audit.store import log_path
+
+    assert not log_path().exists()  # nothing was fetched
+    ok = run_paneseal("start", "dotted", "--no-attach", "--", "-n", "fixed", env=shell_env())
+    assert ok.returncode == 0, ok.stderr
+    assert log_path().exists()  # the control: a start that resolves does write it

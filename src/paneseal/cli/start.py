@@ -63,6 +63,7 @@ def _start(
         TmuxSetup,
         build_delivery,
         bypass_warnings,
+        check_session_name,
         real_tmux,
         resolve_for_start,
         session_exists,
@@ -78,6 +79,7 @@ def _start(
     setup = TmuxSetup.of(project)
     real = real_tmux(setup)
     session = session_name(project, extra)
+    check_session_name(project, session)
     for line in bypass_warnings(project):
         click.echo(
             f"paneseal: warning: {line}; it bypasses paneseal (see: paneseal scan)", err=True
