@@ -9,30 +9,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pshelp import (
-    Home,
-    all_cmdlines,
-    canary,
-    files_containing,
-    paneseal_argv,
-    run_paneseal,
-    wait_until,
-)
-
-__all__ = [
-    "Home",
-    "all_cmdlines",
-    "canary",
-    "files_containing",
-    "paneseal_argv",
-    "run_paneseal",
-    "wait_until",
-]
+from pshelp import Home, Put, run_paneseal
 
 ENV_DROP = (
     "TMUX",
@@ -86,7 +68,7 @@ def _never_the_real_home(home: Home) -> Home:
 
 
 @pytest.fixture
-def store(home: Home) -> Callable[[str, bytes | str], None]:
+def store(home: Home) -> Put:
     """An initialised embedded store; call the result to add an entry."""
     r = run_paneseal("store", "init")
     assert r.returncode == 0, r.stderr

@@ -12,6 +12,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+# what the ``store`` fixture returns: put(name, value) adds an entry to the embedded store
+Put = Callable[[str, bytes | str], None]
+
 
 @dataclass(frozen=True)
 class Home:

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from paneseal.store import Store
-from pshelp import Home, all_cmdlines, files_containing, paneseal_argv, run_paneseal
+from pshelp import Home, Put, all_cmdlines, files_containing, paneseal_argv, run_paneseal
 
 REPORTER = """\
 # PANESEAL_CANARY_REPORTER: print the named variables as hex, then maybe wait
@@ -116,7 +116,7 @@ def _control_file_search(home: Home) -> None:
 )
 @given(values=batches)
 def test_run_delivers_byte_exact_and_leaks_nowhere(
-    store: Callable[[str, bytes | str], None],
+    store: Put,
     home: Home,
     reporter: Path,
     values: list[tuple[str, str]],
@@ -199,7 +199,7 @@ def _json(script: bytes) -> dict[str, str]:
 )
 @given(values=batches)
 def test_env_formats_evaluate_back_byte_exact(
-    store: Callable[[str, bytes | str], None],
+    store: Put,
     home: Home,
     reporter: Path,
     values: list[tuple[str, str]],
@@ -237,7 +237,7 @@ def test_env_formats_evaluate_back_byte_exact(
         _assert_no_files_with(home, token)
 
 
-def test_nul_is_rejected_clearly(store: Callable[[str, bytes | str], None], home: Home) -> None:
+def test_nul_is_rejected_clearly(store: Put, home: Home) -> None:
     r = run_paneseal("store", "set", "--raw", "withnul", input=b"ab\x00cd")
     assert r.returncode != 0
     assert b"NUL" in r.stderr and b"withnul" in r.stderr

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
-from pshelp import Home, canary, run_paneseal
-
-Put = Callable[[str, bytes | str], None]
+from pshelp import Home, Put, canary, run_paneseal
 
 
 def test_check_all_ok(store: Put, home: Home) -> None:

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable
 
 import pytest
 
 from paneseal.envformat import FORMATS, fish_quote, render, sh_quote
 from paneseal.errors import UsageError
-from pshelp import Home, canary, paneseal_argv, run_paneseal
+from pshelp import Home, Put, canary, paneseal_argv, run_paneseal
 from ptyutil import run_in_pty
-
-Put = Callable[[str, bytes | str], None]
 
 RENDERED = [
     ("sh", "export A='it'\\''s $HOME'\n"),

@@ -16,9 +16,7 @@ from pathlib import Path
 import pytest
 
 from paneseal.store import Store
-from pshelp import Home, all_cmdlines, canary, paneseal_argv, run_paneseal, wait_until
-
-Put = Callable[[str, bytes | str], None]
+from pshelp import Home, Put, all_cmdlines, canary, paneseal_argv, run_paneseal, wait_until
 
 SHOW_ENV = "import json, os; print(json.dumps(dict(os.environ)))"
 

@@ -7,7 +7,6 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,10 +15,8 @@ from hypothesis import strategies as st
 
 from paneseal.errors import StoreError
 from paneseal.store import Store
-from pshelp import Home, canary, files_containing, paneseal_argv, run_paneseal
+from pshelp import Home, Put, canary, files_containing, paneseal_argv, run_paneseal
 from ptyutil import run_in_pty
-
-Put = Callable[[str, bytes | str], None]
 
 
 def _paths(home: Home) -> tuple[Path, Path]:

@@ -8,16 +8,14 @@ import os
 import socket
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from paneseal.audit import read
 from paneseal.audit import store as audit_store
-from pshelp import Home, canary, files_containing, paneseal_argv, run_paneseal
-
-Put = Callable[[str, bytes | str], None]
+from pshelp import Home, Put, canary, files_containing, paneseal_argv, run_paneseal
 
 
 def write_settings(config_dir: Path, text: str) -> None:

@@ -31,25 +31,7 @@ from typing import Any
 
 import pytest
 
-from pshelp import (
-    Home,
-    all_cmdlines,
-    canary,
-    files_containing,
-    paneseal_argv,
-    run_paneseal,
-    wait_until,
-)
-
-__all__ = [
-    "Home",
-    "all_cmdlines",
-    "canary",
-    "files_containing",
-    "paneseal_argv",
-    "run_paneseal",
-    "wait_until",
-]
+from pshelp import Home, wait_until
 
 FAKES = Path(__file__).parent / "fakes"
 

@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,11 +16,10 @@ from paneseal.config import erb_tags, mask_erb, parse_project
 from paneseal.migrate import plan
 from paneseal.scan.scanner import scan_text
 from paneseal.store import Store
-from pshelp import CORPUS, NO_CORPUS, Home, canary, files_containing, run_paneseal
+from pshelp import CORPUS, NO_CORPUS, Home, Put, canary, files_containing, run_paneseal
 
 REPO = Path(__file__).resolve().parents[2]
 SALT = b"t"
-Put = Callable[[str, bytes | str], None]
 
 
 def _corpus_with_findings() -> list[Path]:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import secrets
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tmux.tmuxhelp import (
     Home,
+    Put,
     Sampler,
     canary,
     files_with,
@@ -34,7 +34,6 @@ from tmux.tmuxhelp import (
 )
 
 NAMES = ("PS_HOSTILE", "PS_BIG", "PS_SHADOW", "W_FIRST", "W_SECOND")
-Put = Callable[[str, bytes | str], None]
 
 
 def hostile(tag: str) -> tuple[str, str]:

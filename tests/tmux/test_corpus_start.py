@@ -13,14 +13,13 @@ makes tmuxinator itself exit 1).  Files with ERB or that are not YAML are not ch
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tmux.tmuxhelp import Home, canary, panes, run_paneseal, shell_env, tmux
+from tmux.tmuxhelp import Home, Put, canary, panes, run_paneseal, shell_env, tmux
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "tmuxinator-real"
 if not CORPUS.is_dir():
@@ -31,7 +30,6 @@ DROP = {
     "on_project_first_start", "on_project_restart", "on_project_exit", "on_project_stop",
     "startup_window", "startup_pane",
 }  # fmt: skip
-Put = Callable[[str, bytes | str], None]
 
 
 def _usable(path: Path) -> bool:

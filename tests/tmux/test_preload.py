@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from paneseal import preload
 from paneseal.tmux import native
 from tmux.tmuxhelp import (
     Home,
+    Put,
     canary,
     has_session,
     panes,
@@ -23,8 +23,6 @@ from tmux.tmuxhelp import (
     tmux_server_pids,
     write_project,
 )
-
-Put = Callable[[str, bytes | str], None]
 
 
 def erb_marker_project(root: Path, marker: Path, secret_ref: str) -> dict[str, object]:

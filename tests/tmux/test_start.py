@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ import yaml
 
 from tmux.tmuxhelp import (
     Home,
+    Put,
     canary,
     has_session,
     panes,
@@ -25,8 +25,6 @@ from tmux.tmuxhelp import (
     wait_until,
     write_project,
 )
-
-Put = Callable[[str, bytes | str], None]
 
 
 def simple_project(root: Path, **extra: object) -> dict[str, object]:

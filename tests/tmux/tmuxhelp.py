@@ -12,18 +12,16 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from pshelp import Home, canary, run_paneseal, wait_until
+from pshelp import Home, Put, canary, run_paneseal, wait_until
 
-__all__ = ["Home", "canary", "run_paneseal", "wait_until"]
-
-Put = Callable[[str, bytes | str], None]
+__all__ = ["Home", "Put", "canary", "run_paneseal", "wait_until"]
 
 
 def tmux(*args: str, check: bool = True, socket: Sequence[str] = ()) -> str:

@@ -15,27 +15,8 @@ from typing import Any
 
 import pytest
 
-from pshelp import (
-    Home,
-    all_cmdlines,
-    canary,
-    files_containing,
-    paneseal_argv,
-    run_paneseal,
-    wait_until,
-)
+from pshelp import canary
 from vault import openbao
-
-__all__ = [
-    "Bao",
-    "Home",
-    "all_cmdlines",
-    "canary",
-    "files_containing",
-    "paneseal_argv",
-    "run_paneseal",
-    "wait_until",
-]
 
 READER_POLICY = """
 path "secret/data/multi" { capabilities = ["read"] }
