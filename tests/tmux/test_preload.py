@@ -20,6 +20,7 @@ from tmux.tmuxhelp import (
     panes,
     run_paneseal,
     shell_env,
+    simple_project,
     tmux_server_pids,
     write_project,
 )
@@ -98,22 +99,12 @@ def test_a_start_that_ends_early_leaves_nothing(
 # ---------------------------------------------------------------- other ways to start
 
 
-def two_window_project(root: Path) -> dict[str, object]:
-    return {
-        "root": str(root),
-        "secrets": {"APP_TOKEN": "store://token"},
-        "windows": [
-            {"one": {"secrets": {"WIN_KEY": "store://winkey"}, "panes": ["echo a", "echo b"]}},
-            {"two": {"panes": ["echo c"]}},
-        ],
-    }
-
-
 def assert_delivered(session: str, token: str, winkey: str) -> None:
     found = [
         (p.window, p.environ().get("APP_TOKEN"), p.environ().get("WIN_KEY")) for p in panes(session)
     ]
-    assert sorted(found, key=str) == [(0, token, winkey), (0, token, winkey), (1, token, None)]
+    expected = [(0, token, winkey), (0, token, winkey), (1, token, None), (1, token, None)]
+    assert sorted(found, key=str) == expected
 
 
 @pytest.mark.parametrize("variant", ["sh-shim", "no-preload", "tmuxinator-wrapper"])
@@ -123,7 +114,7 @@ def test_the_slower_paths_deliver_the_same(
     token, winkey = canary(), canary()
     store("token", token)
     store("winkey", winkey)
-    write_project(home, "alt", two_window_project(home.root))
+    write_project(home, "alt", simple_project(home.root))
     env = shell_env()
     if variant == "sh-shim":
         env["PANESEAL_SHIM"] = "sh"
@@ -149,7 +140,7 @@ def test_the_compiled_shim_is_built_once_and_kept_private(
 ) -> None:
     store("token", canary())
     store("winkey", canary())
-    write_project(home, "once", two_window_project(home.root))
+    write_project(home, "once", simple_project(home.root))
     assert run_paneseal("start", "once", "--no-attach", env=shell_env()).returncode == 0
     (binary,) = (home.root / ".cache" / "paneseal").glob("tmux-shim-*")
     first = binary.stat()

@@ -20,23 +20,12 @@ from tmux.tmuxhelp import (
     panes,
     run_paneseal,
     shell_env,
+    simple_project,
     tmux,
     tmux_server_pids,
     wait_until,
     write_project,
 )
-
-
-def simple_project(root: Path, **extra: object) -> dict[str, object]:
-    return {
-        "root": str(root),
-        "secrets": {"APP_TOKEN": "store://token"},
-        "windows": [
-            {"one": {"secrets": {"WIN_KEY": "store://winkey"}, "panes": ["echo a", "echo b"]}},
-            {"two": {"panes": ["echo c", "echo d"]}},
-        ],
-        **extra,
-    }
 
 
 def tmuxinator_start(name: str, *args: str) -> subprocess.CompletedProcess[bytes]:

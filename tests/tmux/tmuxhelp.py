@@ -97,6 +97,19 @@ def ancestors(pid: int) -> list[int]:
     return chain
 
 
+def simple_project(root: Path, **extra: object) -> dict[str, object]:
+    """Two windows of two panes: APP_TOKEN for the project, WIN_KEY for window ``one``."""
+    return {
+        "root": str(root),
+        "secrets": {"APP_TOKEN": "store://token"},
+        "windows": [
+            {"one": {"secrets": {"WIN_KEY": "store://winkey"}, "panes": ["echo a", "echo b"]}},
+            {"two": {"panes": ["echo c", "echo d"]}},
+        ],
+        **extra,
+    }
+
+
 def write_project(home: Home, name: str, data: dict[str, Any], filename: str = "") -> Path:
     path = home.tmuxinator / f"{filename or name}.yml"
     path.write_text(yaml.safe_dump({"name": name, **data}, sort_keys=False))
